@@ -1,0 +1,7 @@
+"""archiver: a complete, queryable Parquet history of Temporal Cloud OpenMetrics."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,236 @@
+"""Where things live in an archive, on local disk or S3, and how files get there atomically.
+
+Layout (Hive partitions; what DuckDB, polars and Spark read as it lies)::
+
+    <root>/samples/date=YYYY-MM-DD/namespace=<escaped>/*.parquet
+    <root>/scrapes/date=YYYY-MM-DD/*.parquet
+    <root>/descriptors/date=YYYY-MM-DD/*.parquet
+    <root>/_archiver/            locks, request ledger, shard plan (never read as data)
+
+Temporary files are named ``_tmp-*.partial`` inside the target directory: no reader's
+``*.parquet`` glob matches them, Spark skips names starting with ``_``, and the final rename is
+atomic because it never crosses a filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
+
+from archiver.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+TABLES = ("samples", "scrapes", "descriptors")
+STATE_DIR = "_archiver"
+TMP_PREFIX = "_tmp-"
+TMP_SUFFIX = ".partial"
+#: Hive's name for a partition whose value is null or empty (Spark and DuckDB read it as NULL).
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+# Characters that stay literal in a partition value; everything else is percent-encoded as
+# UTF-8, which DuckDB, polars and Spark all decode back when they read the Hive path.
+_SAFE = "-_"
+
+
+def escape_partition(value: str | None) -> str:
+    """Encode a partition value so that it is one harmless path segment.
+
+    >>> escape_partition("prod.acme1")
+    'prod.acme1'
+    >>> escape_partition("../etc/passwd")
+    '%2E.%2Fetc%2Fpasswd'
+    """
+    if not value:
+        return NULL_PARTITION
+    escaped = quote(value, safe=_SAFE)
+    # Dots are safe inside a name, but a leading one makes ".", ".." or a hidden directory.
+    if escaped.startswith("."):
+        escaped = "%2E" + escaped[1:]
+    if escaped == NULL_PARTITION:  # a real namespace spelled like Hive's null marker
+        escaped = "%5F" + escaped[1:]
+    return escaped
+
+
+def unescape_partition(segment: str) -> str | None:
+    """Inverse of :func:`escape_partition`."""
+    return None if segment == NULL_PARTITION else unquote(segment)
+
+
+def _is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An archive root: a filesystem plus a base path inside it.
+
+    ``Archive.open("./archive")`` or ``Archive.open("s3://bucket/prefix")``.
+    """
+
+    uri: str
+    fs: pafs.FileSystem
+    base: str
+
+    @classmethod
+    def open(cls, uri: str, *, s3_endpoint: str | None = None) -> Archive:
+        """Resolve ``uri`` (a local path or ``s3://bucket/prefix``) without touching it."""
+        import pyarrow.fs as pafs
+
+        if _is_s3(uri):
+            bucket_prefix = uri[len("s3://") :].strip("/")
+            if not bucket_prefix:
+                raise ConfigError("the S3 archive needs a bucket: use s3://bucket/prefix")
+            fs = _s3_filesystem(s3_endpoint)
+            return cls(uri=uri.rstrip("/"), fs=fs, base=bucket_prefix)
+        if "://" in uri:
+            raise ConfigError(
+                f"unsupported archive location {uri!r}: use a local path or s3://bucket/prefix"
+            )
+        path = os.path.abspath(os.path.expanduser(uri))
+        return cls(uri=path, fs=pafs.LocalFileSystem(), base=path)
+
+    @property
+    def is_local(self) -> bool:
+        return not _is_s3(self.uri)
+
+    def path(self, *parts: str) -> str:
+        """The filesystem path of ``parts`` below the root."""
+        return "/".join([self.base, *parts])
+
+    def table_dir(self, table: str, date: str, namespace: str | None = None) -> str:
+        """``<table>/date=<date>``, and ``/namespace=<escaped>`` below it for samples."""
+        parts = [table, f"date={date}"]
+        if table == "samples":
+            parts.append(f"namespace={escape_partition(namespace)}")
+        return self.path(*parts)
+
+    def exists(self) -> bool:
+        """Whether anything has been archived here yet."""
+        import pyarrow.fs as pafs
+
+        infos = self.fs.get_file_info([self.path(t) for t in TABLES])
+        return any(i.type == pafs.FileType.Directory for i in infos)
+
+    def files(self, table: str, subdir: str = "") -> list[str]:
+        """Every finished Parquet file of ``table`` (below ``subdir``), sorted."""
+        import pyarrow.fs as pafs
+
+        root = self.path(table, subdir) if subdir else self.path(table)
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError(f"cannot list {root}: {exc}") from exc
+        return sorted(
+            i.path
+            for i in infos
+            if i.type == pafs.FileType.File
+            and i.base_name.endswith(".parquet")
+            and not i.base_name.startswith(("_", "."))
+        )
+
+    def partitions(self, table: str) -> list[str]:
+        """The date partitions of ``table`` (``YYYY-MM-DD``), sorted."""
+        import pyarrow.fs as pafs
+
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.path(table)))
+        except FileNotFoundError:
+            return []
+        return sorted(
+            i.base_name[len("date=") :]
+            for i in infos
+            if i.type == pafs.FileType.Directory and re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", i.base_name)
+        )
+
+    def write_parquet(self, directory: str, table: pa.Table, *, stem: str, **options: object) -> str:
+        """Write ``table`` as ``<directory>/<stem>-<uuid>.parquet`` so that readers see all or nothing.
+
+        Locally the bytes go to a temp file in the same directory, are fsynced, then renamed; on
+        S3 a single PUT is already atomic.
+        """
+        import pyarrow.parquet as pq
+
+        name = f"{stem}-{uuid.uuid4().hex[:12]}.parquet"
+        final = f"{directory}/{name}"
+        try:
+            self.fs.create_dir(directory, recursive=True)
+            if not self.is_local:
+                pq.write_table(table, final, filesystem=self.fs, **options)  # type: ignore[arg-type]
+                return final
+            tmp = f"{directory}/{TMP_PREFIX}{name}{TMP_SUFFIX}"
+            try:
+                pq.write_table(table, tmp, **options)  # type: ignore[arg-type]
+                _fsync(tmp)
+                os.replace(tmp, final)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            _fsync_dir(directory)
+        except OSError as exc:
+            raise StorageError(f"cannot write to {directory}: {exc.strerror or exc}") from exc
+        return final
+
+    def remove(self, paths: list[str]) -> None:
+        """Delete files (used after their rows were rewritten elsewhere)."""
+        for p in paths:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(p)
+
+    def stale_temp_files(self) -> Iterator[str]:
+        """Temp files left behind by a process that died mid-write."""
+        import pyarrow.fs as pafs
+
+        for table in TABLES:
+            try:
+                infos = self.fs.get_file_info(pafs.FileSelector(self.path(table), recursive=True))
+            except FileNotFoundError:
+                continue
+            for i in infos:
+                if i.type == pafs.FileType.File and i.base_name.startswith(TMP_PREFIX):
+                    yield i.path
+
+    def state_path(self, name: str) -> str:
+        """A local path under ``<root>/_archiver/`` for locks, the ledger and the shard plan."""
+        if not self.is_local:
+            raise ConfigError("this operation needs a local archive path")
+        directory = self.path(STATE_DIR)
+        os.makedirs(directory, exist_ok=True)
+        return f"{directory}/{name}"
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    # A rename is durable only once its directory entry is; harmless where unsupported.
+    with contextlib.suppress(OSError):
+        _fsync(path)
+
+
+def _s3_filesystem(endpoint: str | None) -> pafs.FileSystem:
+    import pyarrow.fs as pafs
+
+    kwargs: dict[str, object] = {}
+    if endpoint:
+        kwargs["endpoint_override"] = endpoint
+        kwargs["scheme"] = "http" if endpoint.startswith("http://") else "https"
+    try:
+        return pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise ConfigError(f"cannot set up S3: {exc}") from exc
