@@ -29,7 +29,9 @@ SAMPLES = pa.schema(
 SCRAPES = pa.schema(
     [
         pa.field("scrape_id", pa.string(), nullable=False),
-        pa.field("request", pa.string(), nullable=False),  # "metrics" or "descriptors"
+        # "metrics" or "descriptors" for an HTTP request; "scrape" for the one summary row that
+        # closes every scrape run (its outcome and completeness are the run's overall result).
+        pa.field("request", pa.string(), nullable=False),
         pa.field("shard", pa.string()),  # human-readable filter set of this request
         pa.field("namespaces", pa.list_(pa.string())),
         pa.field("metrics", pa.list_(pa.string())),
@@ -40,7 +42,8 @@ SCRAPES = pa.schema(
         pa.field("status", pa.int32()),  # HTTP status; null when no response arrived
         pa.field("completeness", pa.string()),  # complete | limited | unknown; null if no body
         pa.field("outcome", pa.string(), nullable=False),
-        pa.field("window", TS),  # the minute the response served
+        pa.field("target_window", TS),  # the minute this scrape meant to capture
+        pa.field("window", TS),  # the minute the response actually served (stall: older)
         pa.field("sample_count", pa.int64()),
         pa.field("new_samples", pa.int64()),
         pa.field("namespaces_seen", pa.list_(pa.string())),
