@@ -17,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
+
+import filelock
 
 from archiver.errors import ConfigError, StorageError
 
@@ -139,6 +142,34 @@ class Archive:
             and not i.base_name.startswith(("_", "."))
         )
 
+    def files_in(self, directory: str) -> list[str]:
+        """The finished Parquet files directly inside ``directory`` (none if it is missing)."""
+        import pyarrow.fs as pafs
+
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(directory))
+        except FileNotFoundError:
+            return []
+        return sorted(
+            i.path
+            for i in infos
+            if i.type == pafs.FileType.File
+            and i.base_name.endswith(".parquet")
+            and not i.base_name.startswith(("_", "."))
+        )
+
+    def lock(self, name: str, timeout: float = 10.0) -> filelock.BaseFileLock:
+        """An inter-process lock under ``_archiver/`` (``timeout`` seconds, -1 waits forever).
+
+        S3 has no lock primitive that pyarrow exposes, so an S3 archive's locks are taken
+        on this host only: run one scraping host per S3 archive.
+        """
+        if self.is_local:
+            return filelock.FileLock(self.state_path(f"{name}.lock"), timeout=timeout)
+        local = os.path.join(tempfile.gettempdir(), "archiver-locks", quote(self.uri, safe=""))
+        os.makedirs(local, exist_ok=True)
+        return filelock.FileLock(f"{local}/{name}.lock", timeout=timeout)
+
     def partitions(self, table: str) -> list[str]:
         """The date partitions of ``table`` (``YYYY-MM-DD``), sorted."""
         import pyarrow.fs as pafs
@@ -201,12 +232,39 @@ class Archive:
                     yield i.path
 
     def state_path(self, name: str) -> str:
-        """A local path under ``<root>/_archiver/`` for locks, the ledger and the shard plan."""
-        if not self.is_local:
-            raise ConfigError("this operation needs a local archive path")
+        """The path of ``<root>/_archiver/<name>`` (created on demand for local archives)."""
         directory = self.path(STATE_DIR)
-        os.makedirs(directory, exist_ok=True)
+        if self.is_local:
+            os.makedirs(directory, exist_ok=True)
         return f"{directory}/{name}"
+
+    def read_state(self, name: str) -> bytes | None:
+        """A small state file's bytes (ledger, shard plan), or None if it does not exist."""
+        try:
+            with self.fs.open_input_stream(self.state_path(name)) as fh:
+                data: bytes = fh.read()
+                return data
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.state_path(name)}: {exc}") from exc
+
+    def write_state(self, name: str, data: bytes) -> None:
+        """Replace a small state file atomically (temp + rename locally, one PUT on S3)."""
+        path = self.state_path(name)
+        try:
+            if not self.is_local:
+                with self.fs.open_output_stream(path) as fh:
+                    fh.write(data)
+                return
+            tmp = f"{path}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _fsync(path: str) -> None:

@@ -1,0 +1,251 @@
+"""Settings: flag > environment > ``archiver.toml`` > default, resolved in this one place.
+
+Library code never reads the environment; the CLI calls :func:`load` with ``os.environ`` and
+hands the resulting :class:`Settings` down. Every setting remembers where its value came from,
+so ``archiver config show`` can explain itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from archiver.errors import ConfigError
+
+DEFAULT_ENDPOINT = "https://metrics.temporal.io"
+CONFIG_FILE = "archiver.toml"
+
+
+class Secret:
+    """A string that never shows itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know, already validated."""
+
+    archive: str = "./archive"
+    endpoint: str = DEFAULT_ENDPOINT
+    api_key: Secret | None = field(default=None, repr=False)
+    namespaces: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    ca_file: str | None = None  # extra CA bundle to trust (a private proxy, the simulator)
+    s3_endpoint: str | None = None  # S3-compatible endpoint for s3:// archives
+    timeout: float = 30.0  # seconds per HTTP request (the API docs advise 10-30 s)
+    deadline: float = 50.0  # seconds a scrape may take: it must end before the next cron tick
+    budget_per_hour: int = 180  # the account's request budget, shared by every process
+    max_requests_per_scrape: int = 8  # a scrape's share of the budget, retries and shards included
+    point_cap: int = 30_000  # datapoints per response before X-Completeness: limited
+    offset: int = 120  # seconds the served minute lags behind now
+    descriptors_every: int = 86_400  # seconds between automatic descriptor refreshes
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def require_key(self) -> Secret:
+        """The API key, or a ConfigError saying how to provide one."""
+        if self.api_key is None:
+            raise ConfigError(
+                "no API key: set TEMPORAL_CLOUD_API_KEY, or ARCHIVER_API_KEY_FILE to a file "
+                "holding it"
+            )
+        return self.api_key
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings for display, the key shown only as set or not."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "api_key":
+                value = None if value is None else "***"
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+# setting -> environment variable (None: not settable from the environment)
+_ENV: dict[str, str | None] = {
+    "archive": "ARCHIVER_ARCHIVE",
+    "endpoint": "ARCHIVER_ENDPOINT",
+    "ca_file": "ARCHIVER_CA_FILE",
+    "s3_endpoint": "ARCHIVER_S3_ENDPOINT",
+    "timeout": "ARCHIVER_TIMEOUT",
+    "deadline": "ARCHIVER_DEADLINE",
+    "budget_per_hour": "ARCHIVER_BUDGET_PER_HOUR",
+    "max_requests_per_scrape": "ARCHIVER_MAX_REQUESTS_PER_SCRAPE",
+    "point_cap": "ARCHIVER_POINT_CAP",
+    "offset": "ARCHIVER_OFFSET",
+    "descriptors_every": "ARCHIVER_DESCRIPTORS_EVERY",
+    "namespaces": None,
+    "metrics": None,
+    "labels": None,
+}
+_TOML_ONLY_FORBIDDEN = {"api_key", "sources"}
+
+
+def load(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Resolve settings from flags (None or empty = not given), environment and TOML file.
+
+    The TOML file is ``$ARCHIVER_CONFIG`` or ``./archiver.toml`` when present; it may hold any
+    setting except the API key (keys do not belong in files that get committed).
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    defaults = Settings()
+    for f in fields(Settings):
+        if f.name not in _TOML_ONLY_FORBIDDEN:
+            values[f.name] = getattr(defaults, f.name)
+            sources[f.name] = "default"
+
+    path = Path(config_file or env.get("ARCHIVER_CONFIG") or CONFIG_FILE)
+    if path.is_file():
+        for name, value in _read_toml(path).items():
+            values[name] = _coerce(name, value, f"{path}")
+            sources[name] = str(path)
+    elif config_file or env.get("ARCHIVER_CONFIG"):
+        raise ConfigError(f"config file {path} does not exist: create it or unset ARCHIVER_CONFIG")
+
+    for name, var in _ENV.items():
+        if var and env.get(var):
+            values[name] = _coerce(name, env[var], var)
+            sources[name] = f"env {var}"
+
+    for name, value in flags.items():
+        if value is None or value == () or value == []:
+            continue
+        if name not in values:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+        sources[name] = f"flag --{name.replace('_', '-')}"
+
+    key, key_source = _api_key(env)
+    sources["api_key"] = key_source
+    settings = Settings(**values, api_key=key, sources=sources)
+    _validate(settings)
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some values replaced (for library callers and tests)."""
+    new = replace(settings, **changes)
+    _validate(new)
+    return new
+
+
+def _api_key(env: Mapping[str, str]) -> tuple[Secret | None, str]:
+    if env.get("TEMPORAL_CLOUD_API_KEY"):
+        return Secret(env["TEMPORAL_CLOUD_API_KEY"].strip()), "env TEMPORAL_CLOUD_API_KEY"
+    key_file = env.get("ARCHIVER_API_KEY_FILE")
+    if key_file:
+        try:
+            text = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read ARCHIVER_API_KEY_FILE {key_file}: {exc.strerror}"
+            ) from None
+        if not text:
+            raise ConfigError(f"ARCHIVER_API_KEY_FILE {key_file} is empty: put the API key in it")
+        return Secret(text), f"file {key_file} (ARCHIVER_API_KEY_FILE)"
+    return None, "not set"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    # Accept both a flat file and an [archiver] table.
+    table = data.get("archiver", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [archiver] must be a table")
+    for name in table:
+        if name in ("api_key", "key", "TEMPORAL_CLOUD_API_KEY"):
+            raise ConfigError(
+                f"{path}: the API key does not belong in a config file; "
+                "use TEMPORAL_CLOUD_API_KEY or ARCHIVER_API_KEY_FILE"
+            )
+        if name.replace("-", "_") not in _ENV:
+            raise ConfigError(f"{path}: unknown setting {name!r}")
+    return {k.replace("-", "_"): v for k, v in table.items()}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, tuple):
+            items = [value] if isinstance(value, str) else list(value)
+            return tuple(str(v) for v in items)
+        if isinstance(default, bool):
+            return bool(value)
+        if isinstance(default, int):
+            number = int(value)
+            if number <= 0:
+                raise ValueError
+            return number
+        if isinstance(default, float):
+            number = float(value)
+            if number <= 0:
+                raise ValueError
+            return number
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {name} must be a positive number, not {value!r}") from None
+    return None if value is None else str(value)
+
+
+def _validate(settings: Settings) -> None:
+    check_endpoint(settings.endpoint)
+    if settings.ca_file and not Path(settings.ca_file).is_file():
+        raise ConfigError(f"CA file {settings.ca_file} does not exist: fix ARCHIVER_CA_FILE")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: 127.0.0.0/8, ::1 or localhost."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Refuse anything but https, or plain http to a loopback address."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"endpoint {endpoint!r} is not a URL: use e.g. {DEFAULT_ENDPOINT}"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"endpoint {endpoint!r} uses plain http: the API key must travel over https "
+            "(plain http is allowed only for 127.0.0.1, ::1 or localhost)"
+        )

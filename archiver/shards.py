@@ -1,0 +1,185 @@
+"""Splitting a request whose answer was truncated (`limited`) into pieces that provably cover it.
+
+A shard is a set of namespace patterns and a set of metric names; empty means "all". Two ways
+to split keep coverage provable, which matters because a truncated answer may omit a namespace
+entirely (its order is undocumented):
+
+* **by namespace prefix**: a pattern ``pre*`` is exactly the union of ``pre`` itself and
+  ``pre<c>*`` for every character ``c`` a namespace may contain; ``*`` is ``pre=""``.
+* **by metric**: every sample has exactly one metric name, so groups of the known metric names
+  (descriptors, catalog and everything seen) partition the answer.
+
+Pieces are packed by their estimated size (datapoints seen per namespace and metric) into as few
+requests as fit under the cap with headroom. The plan that worked is kept, so the next scrape
+starts from it instead of paying for the same truncation again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+# Characters Temporal namespace names ("<name>.<account>") may contain.
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789-."
+#: Fill each piece only this far, so that growth does not truncate it next minute.
+HEADROOM = 0.6
+MAX_EXPANSIONS = 3
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One request's filters: namespace patterns (``*`` wildcards) and exact metric names."""
+
+    namespaces: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+
+    def params(self, labels: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """The query parameters of this shard."""
+        return (
+            [("namespaces", n) for n in self.namespaces]
+            + [("metrics", m) for m in self.metrics]
+            + [("labels", x) for x in labels]
+        )
+
+    def describe(self) -> str:
+        """A short human-readable name for logs and the scrape log."""
+
+        def show(items: tuple[str, ...]) -> str:
+            if not items:
+                return "all"
+            return ",".join(items[:3]) + (f",+{len(items) - 3}" if len(items) > 3 else "")
+
+        return f"namespaces={show(self.namespaces)} metrics={show(self.metrics)}"
+
+    def covers_namespace(self, namespace: str) -> bool:
+        return not self.namespaces or any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
+
+
+@dataclass
+class Sizes:
+    """Datapoints per namespace and per (namespace, metric), as last seen."""
+
+    by_pair: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, counts: Iterable[tuple[str, str, int]]) -> None:
+        for namespace, metric, n in counts:
+            key = (namespace, metric)
+            self.by_pair[key] = max(self.by_pair.get(key, 0), n)
+
+    def weight(self, namespace_patterns: Sequence[str], metrics: Sequence[str]) -> int:
+        chosen = set(metrics)
+        return sum(
+            n
+            for (ns, m), n in self.by_pair.items()
+            if (not chosen or m in chosen)
+            and (not namespace_patterns or any(fnmatch.fnmatchcase(ns, p) for p in namespace_patterns))
+        )
+
+
+def _expand(pattern: str) -> list[str] | None:
+    """The child patterns of a trailing-``*`` pattern, or None if it cannot be split."""
+    if not pattern.endswith("*") or "*" in pattern[:-1] or "?" in pattern or "[" in pattern:
+        return None
+    prefix = pattern[:-1]
+    children = [f"{prefix}{c}*" for c in ALPHABET]
+    return ([prefix] if prefix else []) + children
+
+
+def _pack(items: list[tuple[int, tuple[str, ...]]], bins: int) -> list[tuple[str, ...]]:
+    """Longest-processing-time packing of weighted groups into ``bins`` bins."""
+    loads = [0] * bins
+    contents: list[list[str]] = [[] for _ in range(bins)]
+    for weight, names in sorted(items, key=lambda x: (-x[0], x[1])):
+        i = min(range(bins), key=lambda j: (loads[j], len(contents[j])))
+        loads[i] += weight
+        contents[i].extend(names)
+    return [tuple(sorted(c)) for c in contents if c]
+
+
+def split(
+    shard: Shard,
+    sizes: Sizes,
+    known_metrics: Sequence[str],
+    cap: int,
+) -> list[Shard]:
+    """Pieces that together cover ``shard`` exactly, each expected to fit under ``cap``.
+
+    Returns ``[]`` when the shard cannot be split any further (one metric of one namespace).
+    """
+    target = max(1, int(cap * HEADROOM))
+    # The shard was truncated, so it holds more than the cap whatever we saw of it.
+    total = max(sizes.weight(shard.namespaces, shard.metrics), cap + 1)
+    bins = max(2, math.ceil(total / target))
+
+    by_namespace = _split_namespaces(shard, sizes, bins, target)
+    if by_namespace:
+        return by_namespace
+    metrics = list(shard.metrics) or sorted(set(known_metrics) | {m for _, m in sizes.by_pair})
+    if len(metrics) < 2:
+        return []
+    items = [(sizes.weight(shard.namespaces, [m]), (m,)) for m in metrics]
+    groups = _pack(items, min(bins, len(metrics)))
+    return [Shard(namespaces=shard.namespaces, metrics=g) for g in groups]
+
+
+def _split_namespaces(shard: Shard, sizes: Sizes, bins: int, target: int) -> list[Shard]:
+    patterns = list(shard.namespaces or ("*",))
+    weighted = [(sizes.weight([p], shard.metrics), p) for p in patterns]
+    # Expand the heaviest prefix while it alone would overflow a piece; a few times at most,
+    # since every expansion adds ~38 patterns to some request's URL.
+    for _ in range(MAX_EXPANSIONS):
+        too_big = [(w, p) for w, p in weighted if w > target and _expand(p)]
+        if not too_big:
+            break
+        w, p = max(too_big)
+        weighted.remove((w, p))
+        weighted += [(sizes.weight([c], shard.metrics), c) for c in _expand(p) or []]
+    heavy = [(w, (p,)) for w, p in weighted if w > 0]
+    if len(heavy) < 2:
+        return []  # one namespace (or prefix) holds it all: only a metric split can help
+    groups = _pack(heavy, min(bins, len(heavy)))
+    # Patterns where nothing was seen yet ride along with the lightest piece.
+    empty = tuple(p for w, p in weighted if w == 0)
+    if empty:
+        lightest = min(range(len(groups)), key=lambda i: sizes.weight(groups[i], shard.metrics))
+        groups[lightest] = tuple(sorted(groups[lightest] + empty))
+    return [Shard(namespaces=g, metrics=shard.metrics) for g in groups]
+
+
+@dataclass
+class Plan:
+    """The shards that last worked for one set of user filters, and the sizes seen."""
+
+    key: str
+    shards: list[Shard]
+    sizes: Sizes = field(default_factory=Sizes)
+
+    @staticmethod
+    def key_for(namespaces: Sequence[str], metrics: Sequence[str], labels: Sequence[str]) -> str:
+        return json.dumps([sorted(namespaces), sorted(metrics), sorted(labels)])
+
+    def dumps(self) -> bytes:
+        return json.dumps(
+            {
+                "version": 1,
+                "key": self.key,
+                "shards": [[list(s.namespaces), list(s.metrics)] for s in self.shards],
+                "sizes": [[ns, m, n] for (ns, m), n in sorted(self.sizes.by_pair.items())],
+            }
+        ).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes | None, key: str, root: Shard) -> Plan:
+        """The stored plan for ``key``, or a fresh one-shard plan if none fits."""
+        try:
+            data: Mapping[str, object] = json.loads(raw) if raw else {}
+            if data.get("key") == key:
+                shards = [Shard(tuple(n), tuple(m)) for n, m in data["shards"]]  # type: ignore[attr-defined]
+                sizes = Sizes({(ns, m): int(n) for ns, m, n in data["sizes"]})  # type: ignore[attr-defined]
+                return cls(key, shards or [root], sizes)
+        except (ValueError, TypeError, KeyError):
+            pass  # an unreadable plan costs one truncated request to relearn, nothing more
+        return cls(key, [root])

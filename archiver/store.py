@@ -1,0 +1,135 @@
+"""Writing the archive: samples stored once, the scrape log, descriptors.
+
+Samples land as one file per (date, namespace) partition per scrape, named
+``part-<first ts ms>-<last ts ms>-<id>.parquet`` so that the duplicate check only opens files
+whose time range overlaps the new batch. Callers hold the archive's write lock around
+:func:`write_samples`, which makes check-then-write safe across processes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from archiver import schema
+from archiver.archive import Archive
+
+_RANGE = re.compile(r"^[a-z]+-(\d+)-(\d+)-[0-9a-f]+\.parquet$")
+
+#: Parquet options for sample files (compaction rewrites with the same ones).
+SAMPLE_WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 9,
+    "use_dictionary": ["series", "metric", "labels.key_value.key", "labels.key_value.value", "value"],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
+    "write_statistics": ["ts", "metric"],
+    "row_group_size": 1 << 20,
+}
+_SMALL_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
+
+
+def to_arrow_samples(frame: pl.DataFrame) -> pa.Table:
+    """A parser-shaped frame (labels as a list of key/value structs) as the stored schema."""
+    table = frame.select("series", "metric", "labels", "ts", "value").to_arrow(
+        compat_level=pl.CompatLevel.oldest()
+    )
+    labels = table.column("labels").combine_chunks()
+    entries = labels.flatten()
+    keys = entries.field("key").cast(pa.string())
+    values = entries.field("value").cast(pa.string())
+    offsets = labels.offsets.cast(pa.int32())
+    as_map = pa.MapArray.from_arrays(offsets, keys, values, type=schema.LABELS)
+    columns = [
+        table.column("series").cast(pa.string()),
+        table.column("metric").cast(pa.string()),
+        as_map,
+        table.column("ts").cast(schema.TS),
+        table.column("value").cast(pa.float64()),
+    ]
+    return _stamp(pa.Table.from_arrays(columns, schema=schema.SAMPLES))
+
+
+def _stamp(table: pa.Table) -> pa.Table:
+    return table.replace_schema_metadata({schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)})
+
+
+def file_range(path: str) -> tuple[int, int] | None:
+    """The (first, last) timestamp in ms a sample file's name promises, if it names one."""
+    match = _RANGE.match(path.rsplit("/", 1)[-1])
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.DataFrame:
+    """(series, ts) already stored in a partition directory at any of the timestamps ``ts_ms``."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    lo, hi = min(ts_ms), max(ts_ms)
+    files = []
+    for path in archive.files_in(directory):
+        bounds = file_range(path)
+        if bounds is None or (bounds[0] <= hi and bounds[1] >= lo):
+            files.append(path)
+    if not files:
+        return pl.DataFrame(schema={"series": pl.String, "ts": pl.Datetime("ms", "UTC")})
+    wanted = pa.array(sorted(set(ts_ms)), type=pa.int64()).cast(schema.TS)
+    dataset = ds.dataset(files, schema=schema.SAMPLES, format="parquet", filesystem=archive.fs)
+    table = dataset.to_table(columns=["series", "ts"], filter=pc.field("ts").isin(wanted))
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def write_samples(archive: Archive, samples: pl.DataFrame) -> int:
+    """Store the samples not stored yet; returns how many were new.
+
+    ``samples`` has the parser's columns (series, metric, namespace, labels, ts, value).
+    The caller holds ``archive.lock("write")``.
+    """
+    if samples.is_empty():
+        return 0
+    samples = samples.unique(subset=["series", "ts"], keep="first", maintain_order=True)
+    parts = samples.with_columns(date=pl.col("ts").dt.date().cast(pl.String)).partition_by(
+        ["date", "namespace"], as_dict=True, include_key=False
+    )
+    written = 0
+    for (date, namespace), part in sorted(parts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        directory = archive.table_dir("samples", str(date), namespace)  # type: ignore[arg-type]
+        ts_ms = part.get_column("ts").dt.epoch("ms").unique().to_list()
+        existing = stored_keys(archive, directory, ts_ms)
+        if not existing.is_empty():
+            part = part.join(existing, on=["series", "ts"], how="anti")
+        if part.is_empty():
+            continue
+        part = part.sort("series", "ts")
+        lo, hi = min(ts_ms), max(ts_ms)
+        archive.write_parquet(
+            directory, to_arrow_samples(part), stem=f"part-{lo}-{hi}", **SAMPLE_WRITE_OPTIONS
+        )
+        written += part.height
+    return written
+
+
+def write_rows(
+    archive: Archive, table: str, rows: Iterable[Mapping[str, Any]], *, date_field: str
+) -> int:
+    """Append plain rows (scrape log, descriptors) to ``table``, one file per date."""
+    target = {"scrapes": schema.SCRAPES, "descriptors": schema.DESCRIPTORS}[table]
+    by_date: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_date.setdefault(_date_of(row[date_field]), []).append(row)
+    for date, group in sorted(by_date.items()):
+        arrow = _stamp(pa.Table.from_pylist(list(group), schema=target))
+        stem = "log" if table == "scrapes" else "desc"
+        archive.write_parquet(archive.table_dir(table, date), arrow, stem=stem, **_SMALL_WRITE_OPTIONS)
+    return sum(len(g) for g in by_date.values())
+
+
+def _date_of(value: Any) -> str:
+    from datetime import UTC, datetime
+
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date().isoformat()
+    return datetime.fromtimestamp(float(value), UTC).date().isoformat()
