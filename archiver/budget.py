@@ -105,7 +105,9 @@ class Budget:
         if self._archive is None:
             ledger = self._memory
         else:
-            ledger = _decode(self._archive.read_state(LEDGER), now, self.per_hour)
+            ledger, trusted = _decode(self._archive.read_state(LEDGER), now, self.per_hour)
+            if not trusted:
+                self._save(ledger)  # so the pessimistic hour starts now, once
         # Entries from the "future" come from a clock that jumped back; keep them (pessimistic).
         ledger.sent = sorted(t for t in ledger.sent if t > now - HOUR)
         return ledger
@@ -118,16 +120,18 @@ class Budget:
         self._archive.write_state(LEDGER, json.dumps(data).encode())
 
 
-def _decode(raw: bytes | None, now: float, per_hour: int) -> Ledger:
+def _decode(raw: bytes | None, now: float, per_hour: int) -> tuple[Ledger, bool]:
+    """The ledger, and whether it could be trusted."""
     if raw is None:
-        return Ledger(sent=[])
+        return Ledger(sent=[]), True
     try:
         data = json.loads(raw)
-        return Ledger(
+        ledger = Ledger(
             sent=[float(t) for t in data["sent"]],
             blocked_until=float(data.get("blocked_until", 0.0)),
         )
+        return ledger, True
     except (ValueError, KeyError, TypeError) as exc:
         # We cannot know what was spent: assume everything, for one hour from now.
         log.warning("the request ledger is unreadable (%s); assuming this hour's budget is spent", exc)
-        return Ledger(sent=[now] * per_hour)
+        return Ledger(sent=[now] * per_hour), False

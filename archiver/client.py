@@ -23,6 +23,7 @@ from archiver.errors import AuthError, NetworkError, ServerError
 
 if TYPE_CHECKING:
     from archiver.budget import Budget
+    from archiver.config import Settings
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -107,6 +108,28 @@ class Client:
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": "archiver", "Accept": "application/openmetrics-text"},
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        budget: Budget,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Client:
+        """A client for the endpoint, key, timeout and CA file in ``settings``."""
+        return cls(
+            settings.endpoint,
+            settings.require_key(),
+            budget=budget,
+            clock=clock,
+            sleep=sleep,
+            timeout=settings.timeout,
+            ca_file=settings.ca_file,
+            transport=transport,
         )
 
     def close(self) -> None:

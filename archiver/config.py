@@ -131,7 +131,7 @@ def load(
         for name, value in _read_toml(path).items():
             values[name] = _coerce(name, value, f"{path}")
             sources[name] = str(path)
-    elif config_file or env.get("ARCHIVER_CONFIG"):
+    elif env.get("ARCHIVER_CONFIG") and not config_file:
         raise ConfigError(f"config file {path} does not exist: create it or unset ARCHIVER_CONFIG")
 
     for name, var in _ENV.items():

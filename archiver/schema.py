@@ -43,7 +43,7 @@ SCRAPES = pa.schema(
         pa.field("completeness", pa.string()),  # complete | limited | unknown; null if no body
         pa.field("outcome", pa.string(), nullable=False),
         pa.field("target_window", TS),  # the minute this scrape meant to capture
-        pa.field("window", TS),  # the minute the response actually served (stall: older)
+        pa.field("served_window", TS),  # the minute the response actually served (stall: older)
         pa.field("sample_count", pa.int64()),
         pa.field("new_samples", pa.int64()),
         pa.field("namespaces_seen", pa.list_(pa.string())),

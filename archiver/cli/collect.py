@@ -1,0 +1,126 @@
+"""Commands that talk to the API: scrape, run, descriptors; and config show."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from archiver.cli.common import archive_option, load_settings, source_options
+from archiver.errors import ArchiverError, IncompleteError, RateLimitedError
+
+
+def _exit_for(result: Any) -> None:
+    """Raise the error that carries a scrape result's exit code (0: return quietly)."""
+    if result.exit_code == 3:
+        raise IncompleteError(f"scrape ended {result.outcome}: {result.message}")
+    if result.exit_code == 4:
+        raise RateLimitedError(
+            f"scrape ended {result.outcome}: {result.message}; the account allows "
+            "180 requests per hour, shared by every client"
+        )
+    if result.exit_code == 1:
+        raise ArchiverError(f"scrape failed ({result.outcome}): {result.message}")
+
+
+def _heartbeat(result: Any) -> str:
+    window = datetime.fromtimestamp(result.target_window / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    line = (
+        f"{window} {result.outcome}: {result.samples} samples, {result.new_samples} new, "
+        f"{result.requests} requests"
+    )
+    return line + (f" ({result.message})" if result.message else "")
+
+
+@click.command()
+@archive_option
+@source_options
+@click.option("-v", "--verbose", is_flag=True, help="Print a summary line even on success.")
+def scrape(verbose: bool, **flags: Any) -> None:
+    """Scrape the latest minute once (what cron runs every minute).
+
+    Exit codes: 0 archived (or another scrape is running), 1 error, 2 configuration,
+    3 incomplete data, 4 request budget exhausted.
+    """
+    from archiver.collect import scrape_once
+
+    result = scrape_once(load_settings(**flags))
+    if verbose or result.outcome == "skipped":
+        click.echo(_heartbeat(result))
+    _exit_for(result)
+
+
+@click.command()
+@archive_option
+@source_options
+@click.option("--interval", default=60, show_default=True, type=click.IntRange(min=1),
+              help="Seconds between scrapes, aligned to the minute.")
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many scrapes.")
+def run(interval: int, count: int | None, **flags: Any) -> None:
+    """Scrape on a schedule until SIGINT/SIGTERM, one heartbeat line per scrape."""
+    from archiver import schedule
+
+    settings = load_settings(**flags)
+    settings.require_key()
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+
+    def report_error(exc: ArchiverError) -> None:
+        click.echo(f"scrape failed: {exc}", err=True)
+
+    schedule.run(
+        settings,
+        interval=interval,
+        stop=stop,
+        count=count,
+        on_result=lambda r: click.echo(_heartbeat(r)),
+        on_error=report_error,
+    )
+
+
+@click.command()
+@archive_option
+@click.option("--endpoint", metavar="URL", help="Metrics API base URL [env ARCHIVER_ENDPOINT].")
+def descriptors(**flags: Any) -> None:
+    """Fetch every page of /v1/descriptors, archive them, print drift since last time."""
+    from archiver.collect import refresh_descriptors
+
+    result = refresh_descriptors(load_settings(**flags))
+    click.echo(f"{result.count} descriptors archived")
+    for line in result.drift.lines():
+        click.echo(line)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the effective configuration."""
+
+
+@config_group.command("show")
+@archive_option
+@source_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def config_show(fmt: str, **flags: Any) -> None:
+    """The effective settings and where each came from (the API key redacted)."""
+    settings = load_settings(**flags)
+    values = settings.redacted()
+    if fmt == "json":
+        click.echo(json.dumps(
+            [{"setting": k, "value": v, "source": settings.sources.get(k, "default")}
+             for k, v in values.items()]
+        ))
+        return
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key:<{width}}  {shown!s:<40}  {settings.sources.get(key, 'default')}")

@@ -1,0 +1,56 @@
+"""What every command shares: the settings options and loading them with the contract's precedence."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from archiver import config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def archive_option(f: F) -> F:
+    """``--archive`` (a local path or s3://bucket/prefix)."""
+    return click.option(
+        "--archive",
+        metavar="PATH|s3://BUCKET/PREFIX",
+        help="Archive root [env ARCHIVER_ARCHIVE; default ./archive].",
+    )(f)
+
+
+def source_options(f: F) -> F:
+    """``--endpoint``, ``--namespaces``, ``--metrics``, ``--labels``."""
+    options = [
+        click.option(
+            "--endpoint",
+            metavar="URL",
+            help="Metrics API base URL [env ARCHIVER_ENDPOINT; default https://metrics.temporal.io].",
+        ),
+        click.option(
+            "--namespaces",
+            multiple=True,
+            metavar="PATTERN",
+            help="Only these namespaces (repeatable, * wildcards, e.g. 'prod-*').",
+        ),
+        click.option(
+            "--metrics", multiple=True, metavar="NAME", help="Only these metrics (repeatable)."
+        ),
+        click.option(
+            "--labels",
+            multiple=True,
+            metavar="LABEL",
+            help="Opt-in labels to request, e.g. temporal_activity_type (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def load_settings(**flags: Any) -> config.Settings:
+    """Settings from these flags, the environment and archiver.toml (flag > env > file > default)."""
+    return config.load(flags, os.environ)

@@ -1,0 +1,88 @@
+"""Settings precedence (flag > env > archiver.toml > default), the key's secrecy, the https rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archiver import config
+from archiver.errors import ConfigError
+
+
+def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
+    toml = tmp_path / "archiver.toml"
+    toml.write_text('archive = "from-file"\nendpoint = "https://file.example"\ntimeout = 12\n')
+    env = {"ARCHIVER_ENDPOINT": "https://env.example"}
+    settings = config.load({"archive": "from-flag"}, env, toml)
+    assert settings.archive == "from-flag"
+    assert settings.endpoint == "https://env.example"
+    assert settings.timeout == 12.0
+    assert settings.deadline == 50.0
+    assert settings.sources["archive"] == "flag --archive"
+    assert settings.sources["endpoint"] == "env ARCHIVER_ENDPOINT"
+    assert settings.sources["timeout"] == str(toml)
+    assert settings.sources["deadline"] == "default"
+
+
+def test_archiver_table_in_toml_and_repeatable_filters(tmp_path: Path) -> None:
+    toml = tmp_path / "archiver.toml"
+    toml.write_text('[archiver]\nnamespaces = ["prod-*", "staging.acme"]\n')
+    settings = config.load({"metrics": ("m1",)}, {}, toml)
+    assert settings.namespaces == ("prod-*", "staging.acme")
+    assert settings.metrics == ("m1",)
+
+
+def test_key_from_env_or_file_never_shown(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("file-secret\n")
+    from_file = config.load({}, {"ARCHIVER_API_KEY_FILE": str(key_file)}, tmp_path / "none.toml")
+    assert from_file.require_key().reveal() == "file-secret"
+    from_env = config.load({}, {"TEMPORAL_CLOUD_API_KEY": "env-secret"}, tmp_path / "none.toml")
+    assert from_env.require_key().reveal() == "env-secret"
+    for shown in (repr(from_env), str(from_env.api_key), repr(from_env.redacted())):
+        assert "env-secret" not in shown
+
+
+def test_missing_key_names_the_variable(tmp_path: Path) -> None:
+    settings = config.load({}, {}, tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match="TEMPORAL_CLOUD_API_KEY"):
+        settings.require_key()
+
+
+def test_key_in_toml_is_refused(tmp_path: Path) -> None:
+    toml = tmp_path / "archiver.toml"
+    toml.write_text('api_key = "oops"\n')
+    with pytest.raises(ConfigError, match="does not belong"):
+        config.load({}, {}, toml)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "ok"),
+    [
+        ("https://metrics.temporal.io", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://127.5.5.5", True),
+        ("http://[::1]:9000", True),
+        ("http://localhost:9000", True),
+        ("http://metrics.temporal.io", False),
+        ("http://10.0.0.1", False),
+        ("ftp://x", False),
+        ("not a url", False),
+    ],
+)
+def test_plain_http_only_on_loopback(endpoint: str, ok: bool, tmp_path: Path) -> None:
+    if ok:
+        assert config.load({"endpoint": endpoint}, {}, tmp_path / "none.toml").endpoint == endpoint
+    else:
+        with pytest.raises(ConfigError):
+            config.load({"endpoint": endpoint}, {}, tmp_path / "none.toml")
+
+
+def test_bad_numbers_and_unknown_settings(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="positive number"):
+        config.load({}, {"ARCHIVER_TIMEOUT": "soon"}, tmp_path / "none.toml")
+    toml = tmp_path / "archiver.toml"
+    toml.write_text("colour = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config.load({}, {}, toml)
