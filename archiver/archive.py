@@ -150,6 +150,8 @@ class Archive:
             infos = self.fs.get_file_info(pafs.FileSelector(directory))
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise StorageError(f"cannot list {directory}: {exc}") from exc
         return sorted(
             i.path
             for i in infos

@@ -88,15 +88,26 @@ def _expand(pattern: str) -> list[str] | None:
     return ([prefix] if prefix else []) + children
 
 
-def _pack(items: list[tuple[int, tuple[str, ...]]], bins: int) -> list[tuple[str, ...]]:
-    """Longest-processing-time packing of weighted groups into ``bins`` bins."""
-    loads = [0] * bins
-    contents: list[list[str]] = [[] for _ in range(bins)]
-    for weight, names in sorted(items, key=lambda x: (-x[0], x[1])):
-        i = min(range(bins), key=lambda j: (loads[j], len(contents[j])))
+def _pack(weighted: list[tuple[int, str]], bins: int) -> list[tuple[str, ...]]:
+    """Group names into at most ``bins`` groups of balanced weight (longest-processing-time).
+
+    Names with no weight seen yet ride along with the lightest group, so that they cost no
+    request of their own; they form a group only where nothing else could.
+    """
+    heavy = sorted(((w, n) for w, n in weighted if w > 0), key=lambda x: (-x[0], x[1]))
+    empty = sorted(n for w, n in weighted if w <= 0)
+    count = max(1, min(bins, len(heavy)))
+    loads = [0] * count
+    groups: list[list[str]] = [[] for _ in range(count)]
+    for weight, name in heavy:
+        i = min(range(count), key=lambda j: (loads[j], len(groups[j])))
         loads[i] += weight
-        contents[i].extend(names)
-    return [tuple(sorted(c)) for c in contents if c]
+        groups[i].append(name)
+    if empty and len(heavy) < 2:
+        groups.append(empty)  # a split needs two pieces; the unseen ones are the second
+    elif empty:
+        groups[min(range(count), key=lambda j: loads[j])].extend(empty)
+    return [tuple(sorted(g)) for g in groups if g]
 
 
 def split(
@@ -118,10 +129,9 @@ def split(
     if by_namespace:
         return by_namespace
     metrics = list(shard.metrics) or sorted(set(known_metrics) | {m for _, m in sizes.by_pair})
-    if len(metrics) < 2:
+    groups = _pack([(sizes.weight(shard.namespaces, [m]), m) for m in metrics], bins)
+    if len(groups) < 2:
         return []
-    items = [(sizes.weight(shard.namespaces, [m]), (m,)) for m in metrics]
-    groups = _pack(items, min(bins, len(metrics)))
     return [Shard(namespaces=shard.namespaces, metrics=g) for g in groups]
 
 
@@ -137,16 +147,9 @@ def _split_namespaces(shard: Shard, sizes: Sizes, bins: int, target: int) -> lis
         w, p = max(too_big)
         weighted.remove((w, p))
         weighted += [(sizes.weight([c], shard.metrics), c) for c in _expand(p) or []]
-    heavy = [(w, (p,)) for w, p in weighted if w > 0]
-    if len(heavy) < 2:
+    if sum(1 for w, _ in weighted if w > 0) < 2:
         return []  # one namespace (or prefix) holds it all: only a metric split can help
-    groups = _pack(heavy, min(bins, len(heavy)))
-    # Patterns where nothing was seen yet ride along with the lightest piece.
-    empty = tuple(p for w, p in weighted if w == 0)
-    if empty:
-        lightest = min(range(len(groups)), key=lambda i: sizes.weight(groups[i], shard.metrics))
-        groups[lightest] = tuple(sorted(groups[lightest] + empty))
-    return [Shard(namespaces=g, metrics=shard.metrics) for g in groups]
+    return [Shard(namespaces=g, metrics=shard.metrics) for g in _pack(weighted, bins)]
 
 
 @dataclass
