@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 import polars as pl
+import pyarrow as pa
 
 from archiver.errors import ParseError
 
@@ -250,30 +251,31 @@ def parse(body: bytes) -> ParsedScrape:
     (('m{a="1",b="2"}', 4.5), True)
     """
     text = _decode(body)
-    lines = (
-        pl.Series("line", [text], dtype=pl.Utf8)
-        .str.split("\n")
-        .explode()
-        .str.strip_suffix("\r")
-        .to_frame()
+    lines = pl.Series("line", [text], dtype=pl.Utf8).str.split("\n").explode()
+    if "\r" in text:
+        lines = lines.str.strip_suffix("\r")
+    frame = (
+        lines.to_frame()
         .with_row_index("lineno", offset=1)
+        .filter(pl.col("line").str.len_bytes() > 0)
     )
-    lines = lines.filter(pl.col("line").str.strip_chars(" \t") != "")
     is_comment = pl.col("line").str.starts_with("#")
-    comments = lines.filter(is_comment)
-    sample_lines = lines.filter(~is_comment)
+    comments = frame.filter(is_comment)
 
     errors: list[tuple[int, str]] = []
     eof_at = _eof_line(comments)
     if eof_at is not None:
-        after = lines.filter(pl.col("lineno") > eof_at).head(1)
+        after = frame.filter(
+            (pl.col("lineno") > eof_at) & (pl.col("line").str.strip_chars(" \t") != "")
+        ).head(1)
         if after.height:
             errors.append((after.item(0, "lineno"), "content after # EOF"))
     families = _families(comments, errors)
-    samples = _samples(sample_lines, errors)
+    # A body without a single backslash needs none of the escape handling: skip those passes.
+    samples = _samples(frame.filter(~is_comment), "\\" in text, errors)
     if errors:
         lineno, what = min(errors)
-        _raise(lines, lineno, what)
+        _raise(frame, lineno, what)
     return ParsedScrape(samples=samples, families=families, eof=eof_at is not None)
 
 
@@ -319,83 +321,141 @@ def _families(comments: pl.DataFrame, errors: list[tuple[int, str]]) -> tuple[st
     return tuple(names.get_column("name").drop_nulls().unique(maintain_order=True).to_list())
 
 
-def _samples(lines: pl.DataFrame, errors: list[tuple[int, str]]) -> pl.DataFrame:
-    parts = lines.select("lineno", pl.col("line").str.extract_groups(_SAMPLE).alias("m")).unnest(
-        "m"
-    )
-    bad = parts.filter(pl.col("metric").is_null()).head(1)
-    if bad.height:
-        errors.append((bad.item(0, "lineno"), ""))  # explained by _raise
-    parts = parts.filter(pl.col("metric").is_not_null()).with_row_index("idx")
+# Stand-ins for the escapes \\ and \" while a label set is split at its quotes. NUL never
+# reaches this far (the body is refused), so these two-character sequences cannot collide.
+_BACKSLASH = "\x00b"
+_QUOTE = "\x00q"
+# Captures cost several times what a plain match does, so the validated line is cut with cheap
+# slices: the tail (value and timestamp) is found from the end, the label set between them.
+_TAIL = r"[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]*$"
+_TAIL_PARTS = r"^[ \t]+(?P<value>[^ \t]+)[ \t]+(?P<ts>[^ \t]+)"
 
-    ts_raw = pl.col("ts").cast(pl.Float64, strict=False)
-    ms = pl.when(ts_raw >= _MS_THRESHOLD).then(ts_raw).otherwise(ts_raw * 1000).round(0)
-    parts = parts.with_columns(
-        value=pl.col("value").cast(pl.Float64, strict=False),
-        ts_ms=ms,
+
+def _samples(lines: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -> pl.DataFrame:
+    line = pl.col("line")
+    checked = lines.select(
+        "lineno",
+        "line",
+        valid=line.str.contains(_SAMPLE),
+        tail=line.str.extract(_TAIL, 0),
+        brace=line.str.find("{", literal=True),
+        chars=line.str.len_chars(),
+    )
+    if not checked.get_column("valid").all():
+        # Whitespace-only lines are blank lines, not broken samples.
+        bad = checked.filter(~pl.col("valid") & (line.str.strip_chars(" \t") != "")).head(1)
+        if bad.height:
+            errors.append((bad.item(0, "lineno"), ""))  # _raise explains it
+        checked = checked.filter("valid")
+
+    head = pl.col("chars") - pl.col("tail").str.len_chars()
+    brace = pl.col("brace")
+    ts = pl.col("ts").cast(pl.Float64)
+    parts = (
+        checked.select(
+            "lineno",
+            # The metric name is ASCII, so find's byte offset is also a character offset.
+            metric=line.str.slice(0, pl.coalesce(brace, head)),
+            block=line.str.slice(brace + 1, head - brace - 2),
+            tail=pl.col("tail").str.extract_groups(_TAIL_PARTS),
+        )
+        .unnest("tail")
+        .with_row_index("idx")
+        .with_columns(
+            value=pl.col("value").cast(pl.Float64, strict=False),
+            ts_ms=pl.when(ts >= _MS_THRESHOLD).then(ts).otherwise(ts * 1000).round(0),
+        )
     )
     bad_value = parts.filter(pl.col("value").is_null()).head(1)
     if bad_value.height:
         errors.append((bad_value.item(0, "lineno"), "bad value"))
-    bad_ts = parts.filter(pl.col("ts_ms").is_null() | (pl.col("ts_ms") > _MAX_MS)).head(1)
+    bad_ts = parts.filter(pl.col("ts_ms") > _MAX_MS).head(1)
     if bad_ts.height:
         errors.append((bad_ts.item(0, "lineno"), "timestamp out of range"))
 
-    labels = _labels(parts, errors)
-    out = parts.join(labels, on="idx", how="left", maintain_order="left").select(
-        pl.when(pl.col("series_labels").is_null())
+    labelled = pl.concat([parts, _labels(parts, escapes, errors)], how="horizontal")
+    return labelled.select(
+        pl.when(pl.col("pairs").list.len() == 0)
         .then(pl.col("metric"))
-        .otherwise(pl.col("metric") + "{" + pl.col("series_labels") + "}")
+        .otherwise(pl.col("metric") + "{" + pl.col("pairs").list.join(",") + "}")
         .alias("series"),
         "metric",
         "namespace",
-        pl.col("labels").fill_null(pl.lit([], dtype=pl.List(LABEL))),
+        "labels",
         pl.col("ts_ms").clip(0, _MAX_MS).cast(pl.Int64).cast(pl.Datetime("ms", "UTC")).alias("ts"),
         "value",
-    )
-    return out.cast(SAMPLES_SCHEMA)
+    ).cast(SAMPLES_SCHEMA)
 
 
-def _unescape(raw: pl.Expr) -> pl.Expr:
-    # One pass would be needed for "\\n" (backslash, n); replacing "\\\\" by NUL first keeps
-    # the passes independent, and NUL cannot occur in a body that got this far.
-    return (
-        raw.str.replace_all("\\\\", "\x00", literal=True)
-        .str.replace_all('\\"', '"', literal=True)
-        .str.replace_all("\\n", "\n", literal=True)
-        .str.replace_all("\x00", "\\", literal=True)
-    )
-
-
-def _labels(parts: pl.DataFrame, errors: list[tuple[int, str]]) -> pl.DataFrame:
+def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -> pl.DataFrame:
+    """The sorted label set of each sample: ``labels``, ``pairs`` (as the series writes them)
+    and ``namespace``, one row per row of ``parts``."""
+    block = pl.col("block")
+    if escapes:
+        block = block.str.replace_all("\\\\", _BACKSLASH, literal=True).str.replace_all(
+            '\\"', _QUOTE, literal=True
+        )
+    pieces = parts.select("idx", piece=block.str.split('"')).explode("piece").with_row_index("row")
+    idx = pl.col("idx")
+    # A label set splits at its quotes into 2k+1 pieces: key, value, ..., key, value, rest. Every
+    # sample yields an odd number of rows (no label set explodes to one null), so the parity of
+    # row - idx is the piece's parity within its own sample; no per-sample grouping is needed.
+    is_key = ((pl.col("row") - idx) % 2 == 0) & (idx == idx.shift(-1))
     pairs = (
-        parts.select("idx", "lineno", pl.col("block").str.extract_all(_PAIR).alias("pair"))
-        .explode("pair")
-        .drop_nulls("pair")
+        pieces.select("idx", key=pl.col("piece"), raw=pl.col("piece").shift(-1), is_key=is_key)
+        .filter("is_key")
+        .select("idx", pl.col("key").str.strip_chars(" \t,="), "raw")
+        .sort("idx", "key")
     )
-    eq = pl.col("pair").str.find("=", literal=True)
-    rest = pl.col("pair").str.slice(eq + 1).str.strip_chars_start(" \t")
-    pairs = pairs.select(
-        "idx",
-        "lineno",
-        pl.col("pair").str.slice(0, eq).str.strip_chars_end(" \t").alias("key"),
-        # The input's escaping is already canonical: the pattern admits no raw quote, backslash
-        # or newline inside a value, so the quoted text is reused verbatim for the series.
-        rest.str.strip_prefix('"').str.strip_suffix('"').alias("raw"),
-    ).sort("idx", "key")
-    dup = pairs.filter(
-        (pl.col("idx") == pl.col("idx").shift(1)) & (pl.col("key") == pl.col("key").shift(1))
-    ).head(1)
+    key = pl.col("key")
+    dup = pairs.filter((idx == idx.shift(1)) & (key == key.shift(1))).head(1)
     if dup.height:
-        errors.append((dup.item(0, "lineno"), f"duplicate label name {dup.item(0, 'key')!r}"))
-    return pairs.group_by("idx", maintain_order=True).agg(
-        pl.struct(pl.col("key"), _unescape(pl.col("raw")).alias("value")).alias("labels"),
-        (pl.col("key") + '="' + pl.col("raw") + '"').str.join(",").alias("series_labels"),
-        _unescape(pl.col("raw"))
-        .filter(pl.col("key") == "temporal_namespace")
-        .first()
-        .alias("namespace"),
+        lineno = parts.item(dup.item(0, "idx"), "lineno")
+        errors.append((lineno, f"duplicate label name {dup.item(0, 'key')!r}"))
+
+    raw = pl.col("raw")
+    canonical = value = raw
+    if escapes:
+        canonical = raw.str.replace_all(_BACKSLASH, "\\\\", literal=True).str.replace_all(
+            _QUOTE, '\\"', literal=True
+        )
+        # With \\ and \" stood in for, every backslash left starts a \n escape.
+        value = (
+            raw.str.replace_all("\\n", "\n", literal=True)
+            .str.replace_all(_BACKSLASH, "\\", literal=True)
+            .str.replace_all(_QUOTE, '"', literal=True)
+        )
+    flat = pairs.select(
+        idx,
+        labels=pl.struct(key, value.alias("value")),
+        # Canonical escaping is the input's own: the validating pattern admits only \\ \" \n.
+        pairs=key + '="' + canonical + '"',
+        namespace=pl.when(key == "temporal_namespace").then(value),
     )
+    # The pairs are sorted by sample, so each sample's run starts where a binary search puts it;
+    # Arrow builds the list columns from those offsets without touching the values.
+    starts = pl.int_range(parts.height + 1, dtype=pl.UInt32, eager=True)
+    offsets = flat.get_column("idx").search_sorted(starts, side="left").cast(pl.Int64).to_arrow()
+    lists = [
+        _from_offsets(offsets, flat.get_column(name)).alias(name) for name in ("labels", "pairs")
+    ]
+    namespace = (
+        parts.select(idx)
+        .join(
+            flat.select(idx, "namespace").drop_nulls("namespace"),
+            on="idx",
+            how="left",
+            maintain_order="left",
+        )
+        .get_column("namespace")
+    )
+    return pl.DataFrame([*lists, namespace])
+
+
+def _from_offsets(offsets: pa.Array, values: pl.Series) -> pl.Series:
+    lists = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, values.to_arrow()))
+    assert isinstance(lists, pl.Series)
+    return lists
 
 
 _PY_SAMPLE = re.compile(_SAMPLE)

@@ -1,0 +1,1 @@
+"""Benchmarks against the alternatives; not part of the test suite."""
