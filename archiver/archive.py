@@ -183,11 +183,14 @@ class Archive:
         return sorted(
             i.base_name[len("date=") :]
             for i in infos
-            if i.type == pafs.FileType.Directory and re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", i.base_name)
+            if i.type == pafs.FileType.Directory
+            and re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", i.base_name)
         )
 
-    def write_parquet(self, directory: str, table: pa.Table, *, stem: str, **options: object) -> str:
-        """Write ``table`` as ``<directory>/<stem>-<uuid>.parquet`` so that readers see all or nothing.
+    def write_parquet(
+        self, directory: str, table: pa.Table, *, stem: str, **options: object
+    ) -> str:
+        """Write ``table`` as ``<directory>/<stem>-<uuid>.parquet``; readers see all or nothing.
 
         Locally the bytes go to a temp file in the same directory, are fsynced, then renamed; on
         S3 a single PUT is already atomic.
@@ -199,11 +202,11 @@ class Archive:
         try:
             self.fs.create_dir(directory, recursive=True)
             if not self.is_local:
-                pq.write_table(table, final, filesystem=self.fs, **options)  # type: ignore[arg-type]
+                pq.write_table(table, final, filesystem=self.fs, **options)
                 return final
             tmp = f"{directory}/{TMP_PREFIX}{name}{TMP_SUFFIX}"
             try:
-                pq.write_table(table, tmp, **options)  # type: ignore[arg-type]
+                pq.write_table(table, tmp, **options)
                 _fsync(tmp)
                 os.replace(tmp, final)
             finally:
@@ -291,6 +294,6 @@ def _s3_filesystem(endpoint: str | None) -> pafs.FileSystem:
         kwargs["endpoint_override"] = endpoint
         kwargs["scheme"] = "http" if endpoint.startswith("http://") else "https"
     try:
-        return pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
+        return pafs.S3FileSystem(**kwargs)
     except OSError as exc:
         raise ConfigError(f"cannot set up S3: {exc}") from exc

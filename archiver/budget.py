@@ -133,5 +133,7 @@ def _decode(raw: bytes | None, now: float, per_hour: int) -> tuple[Ledger, bool]
         return ledger, True
     except (ValueError, KeyError, TypeError) as exc:
         # We cannot know what was spent: assume everything, for one hour from now.
-        log.warning("the request ledger is unreadable (%s); assuming this hour's budget is spent", exc)
+        log.warning(
+            "the request ledger is unreadable (%s); assuming this hour's budget is spent", exc
+        )
         return Ledger(sent=[now] * per_hour), False

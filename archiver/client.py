@@ -190,7 +190,9 @@ class Client:
         result: Attempt = retrying(once)
         return result
 
-    def descriptors(self, *, deadline: float, on_attempt: Callable[[Attempt], None]) -> list[dict[str, Any]]:
+    def descriptors(
+        self, *, deadline: float, on_attempt: Callable[[Attempt], None]
+    ) -> list[dict[str, Any]]:
         """Every page of ``/v1/descriptors``."""
         out: list[dict[str, Any]] = []
         offset = 0
@@ -223,7 +225,9 @@ class Client:
 
         wait_hint = self._budget.acquire()
         if wait_hint is not None:
-            return done("budget_exhausted", error=f"account budget spent; next slot in {wait_hint:.0f}s")
+            return done(
+                "budget_exhausted", error=f"account budget spent; next slot in {wait_hint:.0f}s"
+            )
         try:
             response = self._http.get(
                 f"/v1/{request}",
@@ -241,9 +245,7 @@ class Client:
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             self._budget.server_refused(retry_after)
-            return done(
-                "rate_limited", status=status, retry_after=retry_after, error="HTTP 429"
-            )
+            return done("rate_limited", status=status, retry_after=retry_after, error="HTTP 429")
         if status != 200:
             return done("server_error", status=status, error=f"HTTP {status}")
         if request == "descriptors":
@@ -276,7 +278,6 @@ def failure(attempt: Attempt) -> Exception:
     if attempt.outcome in ("limited", "unknown"):
         return IncompleteError(f"response {attempt.outcome}: {attempt.error or ''}".strip())
     return ServerError(f"the server failed: {attempt.error}", status=attempt.status)
-
 
 
 def _clean(message: str) -> str:

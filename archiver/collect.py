@@ -30,9 +30,8 @@ if TYPE_CHECKING:
     import httpx
     import polars as pl
 
-    from archiver.descriptors import DescriptorResult
-
     from archiver.config import Settings
+    from archiver.descriptors import DescriptorResult
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +287,9 @@ class _Run:
 
     def _log(self, shard: Shard) -> Callable[[Attempt], None]:
         def record(a: Attempt) -> None:
-            self.rows.append(attempt_row(self.scrape_id, a, shard, self.settings.labels, self.target))
+            self.rows.append(
+                attempt_row(self.scrape_id, a, shard, self.settings.labels, self.target)
+            )
             if a.outcome != "complete":
                 log.warning("request %s attempt %d: %s", shard.describe(), a.attempt, a.error)
 
@@ -316,14 +317,24 @@ class _Run:
             return "complete"
         # Failures that lost data outrank data that came back short.
         for o in (
-            "server_error", "network_error", "budget_exhausted", "rate_limited", "limited", "unknown"
+            "server_error",
+            "network_error",
+            "budget_exhausted",
+            "rate_limited",
+            "limited",
+            "unknown",
         ):
             if o in outcomes:
                 return o
         return "unknown"
 
     def _finish(
-        self, outcome: str, *, message: str = "", new_samples: int = 0, error: Exception | None = None
+        self,
+        outcome: str,
+        *,
+        message: str = "",
+        new_samples: int = 0,
+        error: Exception | None = None,
     ) -> ScrapeResult:
         windows = [p.window for p in self.pieces if p.window is not None]
         total = sum(p.samples for p in self.pieces)

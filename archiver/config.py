@@ -206,13 +206,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return tuple(str(v) for v in items)
         if isinstance(default, bool):
             return bool(value)
-        if isinstance(default, int):
-            number = int(value)
-            if number <= 0:
-                raise ValueError
-            return number
-        if isinstance(default, float):
-            number = float(value)
+        if isinstance(default, (int, float)):
+            number = type(default)(value)
             if number <= 0:
                 raise ValueError
             return number
@@ -241,9 +236,7 @@ def check_endpoint(endpoint: str) -> None:
     """Refuse anything but https, or plain http to a loopback address."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"endpoint {endpoint!r} is not a URL: use e.g. {DEFAULT_ENDPOINT}"
-        )
+        raise ConfigError(f"endpoint {endpoint!r} is not a URL: use e.g. {DEFAULT_ENDPOINT}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"endpoint {endpoint!r} uses plain http: the API key must travel over https "

@@ -52,7 +52,7 @@ def run_demo(
     end: datetime | None = None,
     on_scrape: Callable[[ScrapeResult], None] = lambda r: None,
 ) -> DemoSummary:
-    """Scrape a simulated account once a minute for ``days`` days ending at ``end`` (today 00:00)."""
+    """Scrape a simulated account every minute for ``days`` days up to ``end`` (today 00:00)."""
     from archiver.simulator.model import Account, AccountSpec
     from archiver.simulator.server import Faults, Simulator
 

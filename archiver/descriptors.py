@@ -72,7 +72,9 @@ def diff(before: dict[str, tuple[str, ...]], after: dict[str, tuple[str, ...]]) 
     if not before:
         return Drift(first=True)
     changed = tuple(
-        (n, before[n], after[n]) for n in sorted(before.keys() & after.keys()) if before[n] != after[n]
+        (n, before[n], after[n])
+        for n in sorted(before.keys() & after.keys())
+        if before[n] != after[n]
     )
     return Drift(
         added=tuple(sorted(after.keys() - before.keys())),

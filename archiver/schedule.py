@@ -55,7 +55,12 @@ def run(
     if interval < 1:
         raise ConfigError("--interval must be at least 1 second")
     stop = stop or threading.Event()
-    wait = sleep or (lambda seconds: stop.wait(seconds) and None)
+    def wait(seconds: float) -> None:
+        if sleep is not None:
+            sleep(seconds)
+        else:
+            stop.wait(seconds)
+
     done = 0
     while not stop.is_set() and (count is None or done < count):
         tick = next_tick(clock(), interval)
@@ -63,7 +68,9 @@ def run(
         if stop.is_set():
             break
         try:
-            on_result(scrape_once(settings, clock=clock, sleep=wait, transport=transport, phase=None))
+            on_result(
+                scrape_once(settings, clock=clock, sleep=wait, transport=transport, phase=None)
+            )
         except ConfigError:
             raise
         except ArchiverError as exc:

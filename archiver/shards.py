@@ -55,7 +55,9 @@ class Shard:
         return f"namespaces={show(self.namespaces)} metrics={show(self.metrics)}"
 
     def covers_namespace(self, namespace: str) -> bool:
-        return not self.namespaces or any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
+        return not self.namespaces or any(
+            fnmatch.fnmatchcase(namespace, p) for p in self.namespaces
+        )
 
 
 @dataclass
@@ -75,7 +77,10 @@ class Sizes:
             n
             for (ns, m), n in self.by_pair.items()
             if (not chosen or m in chosen)
-            and (not namespace_patterns or any(fnmatch.fnmatchcase(ns, p) for p in namespace_patterns))
+            and (
+                not namespace_patterns
+                or any(fnmatch.fnmatchcase(ns, p) for p in namespace_patterns)
+            )
         )
 
 

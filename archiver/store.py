@@ -24,7 +24,13 @@ _RANGE = re.compile(r"^[a-z]+-(\d+)-(\d+)-[0-9a-f]+\.parquet$")
 SAMPLE_WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": 9,
-    "use_dictionary": ["series", "metric", "labels.key_value.key", "labels.key_value.value", "value"],
+    "use_dictionary": [
+        "series",
+        "metric",
+        "labels.key_value.key",
+        "labels.key_value.value",
+        "value",
+    ],
     "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
     "write_statistics": ["ts", "metric"],
     "row_group_size": 1 << 20,
@@ -95,8 +101,10 @@ def write_samples(archive: Archive, samples: pl.DataFrame) -> int:
         ["date", "namespace"], as_dict=True, include_key=False
     )
     written = 0
-    for (date, namespace), part in sorted(parts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
-        directory = archive.table_dir("samples", str(date), namespace)  # type: ignore[arg-type]
+    for (date, namespace), part in sorted(
+        parts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
+    ):
+        directory = archive.table_dir("samples", str(date), namespace)
         ts_ms = part.get_column("ts").dt.epoch("ms").unique().to_list()
         existing = stored_keys(archive, directory, ts_ms)
         if not existing.is_empty():
@@ -123,7 +131,9 @@ def write_rows(
     for date, group in sorted(by_date.items()):
         arrow = _stamp(pa.Table.from_pylist(list(group), schema=target))
         stem = "log" if table == "scrapes" else "desc"
-        archive.write_parquet(archive.table_dir(table, date), arrow, stem=stem, **_SMALL_WRITE_OPTIONS)
+        archive.write_parquet(
+            archive.table_dir(table, date), arrow, stem=stem, **_SMALL_WRITE_OPTIONS
+        )
     return sum(len(g) for g in by_date.values())
 
 

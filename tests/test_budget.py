@@ -1,4 +1,4 @@
-"""The request ledger: rolling hour, shared by processes, survives restarts, distrusts corruption."""
+"""The request ledger: rolling hour, shared, survives restarts, distrusts corruption."""
 
 from __future__ import annotations
 

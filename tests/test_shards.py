@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from archiver.shards import ALPHABET, Plan, Shard, Sizes, split
 
-NAMES = st.text(alphabet=ALPHABET, min_size=1, max_size=12).filter(lambda s: s[0] in string.ascii_lowercase)
+NAMES = st.text(alphabet=ALPHABET, min_size=1, max_size=12).filter(
+    lambda s: s[0] in string.ascii_lowercase
+)
 METRICS = [f"temporal_cloud_v1_m{i}" for i in range(8)]
 
 

@@ -58,7 +58,9 @@ def test_timestamps_are_utc_milliseconds_and_labels_a_map(tmp_path: Path) -> Non
     assert row[2] == "TIMESTAMP WITH TIME ZONE" and row[3] == "MAP(VARCHAR, VARCHAR)"
 
 
-@pytest.mark.parametrize("evil", ["../../etc", "a/b", "..", ".", "x%2Fy", "é ü", "__HIVE_DEFAULT_PARTITION__"])
+@pytest.mark.parametrize(
+    "evil", ["../../etc", "a/b", "..", ".", "x%2Fy", "é ü", "__HIVE_DEFAULT_PARTITION__"]
+)
 def test_namespace_cannot_leave_its_partition(tmp_path: Path, evil: str) -> None:
     archive = Archive.open(str(tmp_path / "root"))
     frame = parse(body([(evil.replace("\\", "\\\\"), 1.0, T0)])).samples
@@ -79,12 +81,18 @@ def test_escape_is_one_safe_segment_and_round_trips(value: str) -> None:
     assert unescape_partition(escaped) == value
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     batches=st.lists(
-        st.lists(st.tuples(st.sampled_from(["a.x", "b.x"]), st.integers(0, 3), st.integers(0, 2)),
-                 min_size=1, max_size=6),
-        min_size=1, max_size=4,
+        st.lists(
+            st.tuples(st.sampled_from(["a.x", "b.x"]), st.integers(0, 3), st.integers(0, 2)),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=4,
     )
 )
 def test_dedup_property_any_overlap_stores_each_identity_once(

@@ -7,6 +7,7 @@ into one line on stderr and the exit code of the contract (the table lives on th
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from typing import Any
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> Any:
     debug = "--debug" in args
     # Usage errors happen before the group's callback sets logging up: honour the format now.
     json_logs = "--log-format=json" in args or any(
-        a == "--log-format" and b == "json" for a, b in zip(args, args[1:], strict=False)
+        a == "--log-format" and b == "json" for a, b in itertools.pairwise(args)
     )
     logs.setup("json" if json_logs else "text", debug)
     try:

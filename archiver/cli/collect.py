@@ -57,8 +57,13 @@ def scrape(verbose: bool, **flags: Any) -> None:
 @click.command()
 @archive_option
 @source_options
-@click.option("--interval", default=60, show_default=True, type=click.IntRange(min=1),
-              help="Seconds between scrapes, aligned to the minute.")
+@click.option(
+    "--interval",
+    default=60,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds between scrapes, aligned to the minute.",
+)
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many scrapes.")
 def run(interval: int, count: int | None, **flags: Any) -> None:
     """Scrape on a schedule until SIGINT/SIGTERM, one heartbeat line per scrape."""
@@ -108,17 +113,22 @@ def config_group() -> None:
 @config_group.command("show")
 @archive_option
 @source_options
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def config_show(fmt: str, **flags: Any) -> None:
     """The effective settings and where each came from (the API key redacted)."""
     settings = load_settings(**flags)
     values = settings.redacted()
     if fmt == "json":
-        click.echo(json.dumps(
-            [{"setting": k, "value": v, "source": settings.sources.get(k, "default")}
-             for k, v in values.items()]
-        ))
+        click.echo(
+            json.dumps(
+                [
+                    {"setting": k, "value": v, "source": settings.sources.get(k, "default")}
+                    for k, v in values.items()
+                ]
+            )
+        )
         return
     width = max(len(k) for k in values)
     for key, value in values.items():

@@ -1,4 +1,4 @@
-"""What every command shares: the settings options and loading them with the contract's precedence."""
+"""What every command shares: the settings options, loaded with the contract's precedence."""
 
 from __future__ import annotations
 
@@ -52,5 +52,5 @@ def source_options(f: F) -> F:
 
 
 def load_settings(**flags: Any) -> config.Settings:
-    """Settings from these flags, the environment and archiver.toml (flag > env > file > default)."""
+    """Settings from flags, environment and archiver.toml (flag > env > file > default)."""
     return config.load(flags, os.environ)

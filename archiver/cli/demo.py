@@ -7,8 +7,13 @@ import click
 
 @click.command()
 @click.option("--archive", default="demo-archive", show_default=True, help="Where to archive.")
-@click.option("--days", default=7.0, show_default=True, type=click.FloatRange(min=0.01),
-              help="Simulated days to scrape.")
+@click.option(
+    "--days",
+    default=7.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Simulated days to scrape.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the simulated account.")
 def demo(archive: str, days: float, seed: int) -> None:
     """Scrape the built-in simulator for a simulated week (offline, no key) and report on it."""
@@ -17,8 +22,11 @@ def demo(archive: str, days: float, seed: int) -> None:
     from archiver.demo import run_demo
 
     began = time.perf_counter()
-    with click.progressbar(length=int(days * 1440), label="scraping a simulated week",
-                           file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(
+        length=int(days * 1440),
+        label="scraping a simulated week",
+        file=click.get_text_stream("stderr"),
+    ) as bar:
         summary = run_demo(archive, days=days, seed=seed, on_scrape=lambda r: bar.update(1))
     took = time.perf_counter() - began
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items()))

@@ -48,7 +48,8 @@ _ACTIVITIES = (
 def _heavy(weights: NDArray[np.float64], top: int) -> NDArray[np.int64]:
     """Sizes 1..top proportional to the weights (the heaviest gets top)."""
     scaled = np.rint(top * weights / weights.max()).astype(np.int64)
-    return np.clip(scaled, 1, top)
+    out: NDArray[np.int64] = np.clip(scaled, 1, top)
+    return out
 
 
 def _zipf(n: int, rng: np.random.Generator, exponent: float = 1.1) -> NDArray[np.float64]:
@@ -98,7 +99,8 @@ class Topology:
 
 def _namespace_names(n: int, account: str, rng: np.random.Generator) -> list[str]:
     combos = [f"{env}-{word}" for env in _ENVS for word in _WORDS]
-    order = rng.permutation(len(combos))
+    # Production namespaces come first, so the biggest ones match ``prod-*``.
+    order = np.concatenate([rng.permutation(len(_WORDS)) + len(_WORDS) * e for e in range(5)])
     names = []
     for i in range(n):
         base = combos[order[i % len(combos)]]
@@ -120,7 +122,7 @@ def build_topology(
     """Draw the account's static shape from ``seed``."""
     rng = np.random.default_rng([seed, 0x70F0])
     n = namespaces
-    ns_w = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** 1.25
+    ns_w = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** 0.9
     n_tq = _heavy(ns_w * rng.uniform(0.8, 1.2, n), max_task_queues)
     n_wt = _heavy(ns_w * rng.uniform(0.8, 1.2, n), max_workflow_types)
     n_tq[0], n_wt[0] = max_task_queues, max_workflow_types
@@ -140,9 +142,9 @@ def build_topology(
     # Actions per second are ~8 per workflow; namespace 0 runs close to its limit on purpose
     # so that throttling shows up at daily peaks.
     actions = ns_volume * 8 / 60
-    ns_action_limit = np.maximum(
-        500.0, np.ceil(actions * rng.uniform(3, 8, n) / 100) * 100
-    ).astype(np.float64)
+    ns_action_limit = np.maximum(500.0, np.ceil(actions * rng.uniform(3, 8, n) / 100) * 100).astype(
+        np.float64
+    )
     ns_action_limit[0] = max(50.0, float(np.round(actions[0] / 0.62 / 50) * 50))
 
     tq_ns, tq_name, tq_weight, tq_dep, tq_build, tq_prio2 = [], [], [], [], [], []
@@ -159,27 +161,30 @@ def build_topology(
         tq_weight.append(qw)
         tq_dep.append([f"{_WORDS[i % 16]}-worker" for _ in range(q)])
         builds = rng.integers(100, 999, q)
-        tq_build.append(np.where(rng.random(q) < 0.2, "__unversioned__", [f"v1.{b}" for b in builds]))
+        versions = np.array([f"v1.{b}" for b in builds], dtype=np.str_)
+        tq_build.append(np.where(rng.random(q) < 0.2, "__unversioned__", versions))
         tq_prio2.append(rng.random(q) < 0.1)
         ww = _zipf(t, rng)
         wt_ns.append(np.full(t, i))
-        wt_name.append([
-            f"{_TYPE_VERBS[j % 12]}{_TYPE_NOUNS[(j // 12) % 10]}{'' if j < 120 else j // 120}"
-            for j in range(t)
-        ])
+        wt_name.append(
+            [
+                f"{_TYPE_VERBS[j % 12]}{_TYPE_NOUNS[(j // 12) % 10]}{'' if j < 120 else j // 120}"
+                for j in range(t)
+            ]
+        )
         wt_weight.append(ww)
         # Each workflow type runs on one queue, a quarter of them on a second one too.
-        first = np.minimum(np.arange(t) % q, q - 1) if t <= q else rng.integers(0, q, t)
+        first: NDArray[np.int64] = np.arange(t) % q if t <= q else rng.integers(0, q, t)
         second = np.where(rng.random(t) < 0.25, rng.integers(0, q, t), -1)
         for tqs, share in ((first, 1.0), (second, 0.3)):
             ok = tqs >= 0
             pair_tq.append(tq_base + tqs[ok])
             pair_wt.append(wt_base + np.arange(t)[ok])
             pair_w.append(ww[ok] * share * np.sqrt(qw[tqs[ok]] * q))
-        k = rng.integers(1, 5, t)
-        act_wt.append(np.repeat(wt_base + np.arange(t), k))
-        act_name.append([_ACTIVITIES[(j * 5 + a) % 12] for j in range(t) for a in range(k[j])])
-        act_w.append(np.concatenate([_zipf(int(kk), rng) for kk in k]))
+        n_act = rng.integers(1, 5, t)
+        act_wt.append(np.repeat(wt_base + np.arange(t), n_act))
+        act_name.append([_ACTIVITIES[(j * 5 + a) % 12] for j in range(t) for a in range(n_act[j])])
+        act_w.append(np.concatenate([_zipf(int(kk), rng) for kk in n_act]))
         tq_base += q
         wt_base += t
 
@@ -208,6 +213,6 @@ def build_topology(
         pair_wt=np.concatenate(pair_wt),
         pair_weight=pw,
         act_wt=np.concatenate(act_wt),
-        act_name=np.array(act_name and [s for part in act_name for s in part], dtype=np.str_),
+        act_name=np.array([s for part in act_name for s in part], dtype=np.str_),
         act_weight=np.concatenate(act_w),
     )
