@@ -1,0 +1,161 @@
+"""``archiver report cardinality|backlog|gaps`` and ``archiver sql``: thin wrappers over
+:mod:`archiver.reports` and :mod:`archiver.query`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from archiver.cli.common import archive_option, load_settings
+from archiver.errors import IncompleteError
+
+log = logging.getLogger("archiver")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PARTS = {
+    "cardinality": ("series", "drivers", "contributors", "headroom"),
+    "backlog": ("hourly", "trends"),
+    "gaps": ("ranges", "coverage", "scrapes"),
+}
+
+
+def _window_options(f: F) -> F:
+    options = [
+        archive_option,
+        click.option("--since", metavar="TIME", default="7d", show_default=True,
+                     help="Start: ISO date/time (UTC if no zone) or relative (90m, 36h, 7d, 2w)."),
+        click.option("--until", metavar="TIME", default="now", show_default=True,
+                     help="End (exclusive), same forms as --since."),
+        click.option("--namespace", "namespaces", multiple=True, metavar="PATTERN",
+                     help="Only these namespaces (repeatable, * and ? wildcards)."),
+        click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]),
+                     default="table", show_default=True, help="Output format."),
+        click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Write to FILE instead of stdout (required for parquet)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _run(
+    name: str, part: str, archive: str | None, since: str, until: str,
+    namespaces: tuple[str, ...], fmt: str, output: str | None, **extra: Any,
+) -> Any:
+    """Open the archive, run one part of a report, write it; returns the frame."""
+    from archiver import output as out
+    from archiver import reports, timespec
+    from archiver.query import connect
+
+    start, end = timespec.window(since, until, now=datetime.now(UTC))
+    settings = load_settings(archive=archive)
+    con = connect(settings.archive, s3_endpoint=settings.s3_endpoint)
+    try:
+        _, unmatched = reports.resolve_namespaces(con, namespaces)
+        for pattern in unmatched:
+            log.warning("no namespace in the archive matches %r", pattern)
+        functions: dict[str, Callable[..., Any]] = {
+            "series": reports.cardinality, "drivers": reports.cardinality_drivers,
+            "contributors": reports.cardinality_contributors,
+            "headroom": reports.cardinality_headroom, "hourly": reports.backlog,
+            "trends": reports.backlog_trends, "ranges": reports.gaps,
+            "coverage": reports.gaps_coverage, "scrapes": reports.failed_scrapes,
+        }
+        kwargs: dict[str, Any] = {"since": start, "until": end, **extra}
+        if part != "scrapes":
+            kwargs["namespaces"] = namespaces
+        frame = functions[part](con, **kwargs)
+        out.write(frame, fmt, output)
+        return frame
+    finally:
+        con.close()
+
+
+@click.group()
+def report() -> None:
+    """Cardinality, backlog and completeness reports over the archive."""
+
+
+@report.command()
+@_window_options
+@click.option("--part", type=click.Choice(_PARTS["cardinality"]), default="series",
+              show_default=True, help="series: per day, namespace and metric; drivers: distinct "
+              "values per label; contributors: top label values; headroom: points per scrape "
+              "vs the cap, per filter, with the date the trend reaches it.")
+@click.option("--point-cap", type=int, default=None,
+              help="Datapoints per response before truncation [default: the setting, 30000].")
+def cardinality(point_cap: int | None, part: str, **options: Any) -> None:
+    """How many series, what drives them, and the headroom under the point cap."""
+    extra: dict[str, Any] = {}
+    if part in ("series", "headroom"):
+        extra["point_cap"] = point_cap or load_settings(archive=options["archive"]).point_cap
+    _run("cardinality", part, **options, **extra)
+
+
+@report.command()
+@_window_options
+@click.option("--part", type=click.Choice(_PARTS["backlog"]), default="trends",
+              show_default=True, help="trends: one row per queue (slope, rising); hourly: "
+              "min/avg/max/p95 per queue and hour.")
+def backlog(part: str, **options: Any) -> None:
+    """approximate_backlog_count per task queue: hourly levels, slope, rising queues."""
+    _run("backlog", part, **options)
+
+
+@report.command()
+@_window_options
+@click.option("--part", type=click.Choice(_PARTS["gaps"]), default="ranges", show_default=True,
+              help="ranges: missing minute ranges and why; coverage: per namespace; scrapes: "
+              "runs that did not end complete.")
+@click.option("--fail-on-gap", is_flag=True, help="Exit 3 when any minute is missing (not idle).")
+def gaps(part: str, fail_on_gap: bool, **options: Any) -> None:
+    """Every missing minute range per namespace, with the reason, and a coverage percentage."""
+    frame = _run("gaps", part, **options)
+    if fail_on_gap:
+        from archiver import reports
+        from archiver.query import connect
+
+        if part != "ranges":  # the verdict is always about missing minutes
+            settings = load_settings(archive=options["archive"])
+            from archiver import timespec
+
+            start, end = timespec.window(
+                options["since"], options["until"], now=datetime.now(UTC)
+            )
+            con = connect(settings.archive, s3_endpoint=settings.s3_endpoint)
+            try:
+                frame = reports.gaps(con, since=start, until=end, namespaces=options["namespaces"])
+            finally:
+                con.close()
+        missing = frame.filter(frame.get_column("is_gap"))
+        if missing.height:
+            minutes = int(missing.get_column("minutes").sum())
+            raise IncompleteError(
+                f"{missing.height} gap(s), {minutes} missing minute(s): see `archiver report gaps`"
+            )
+
+
+@click.command()
+@click.argument("query")
+@archive_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write to FILE instead of stdout.")
+def sql(query: str, archive: str | None, fmt: str, output: str | None) -> None:
+    """Run QUERY against the archive's views (samples, scrapes, descriptors, cardinality,
+    backlog, gaps, ...). Example: archiver sql "SELECT metric, count(*) FROM samples GROUP BY 1"
+    """
+    from archiver import output as out
+    from archiver.query import connect, run_sql
+
+    settings = load_settings(archive=archive)
+    con = connect(settings.archive, s3_endpoint=settings.s3_endpoint)
+    try:
+        out.write(run_sql(con, query), fmt, output)
+    finally:
+        con.close()

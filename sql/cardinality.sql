@@ -1,0 +1,226 @@
+-- Cardinality: how many series, what drives them, and how close a scrape is to the point cap.
+-- Label values are read from the `series` text (metric{k="v",...}), not from the `labels` map:
+-- the distinct series of a day are few, the map column of every sample is not.
+
+-- One row per (date, namespace, metric).
+CREATE OR REPLACE MACRO cardinality_report(since, until, namespaces) AS TABLE
+WITH per_series AS (
+    SELECT date, namespace, metric, series, count(*) AS samples
+    FROM window_samples(since, until, namespaces)
+    GROUP BY date, namespace, metric, series
+),
+labelled AS (
+    SELECT
+        *,
+        nullif(regexp_extract(series, '[{,]\s*temporal_task_queue="((?:[^"\\]|\\.)*)"', 1), '')
+            AS task_queue,
+        nullif(regexp_extract(series, '[{,]\s*temporal_workflow_type="((?:[^"\\]|\\.)*)"', 1), '')
+            AS workflow_type,
+        nullif(regexp_extract(series, '[{,]\s*temporal_activity_type="((?:[^"\\]|\\.)*)"', 1), '')
+            AS activity_type
+    FROM per_series
+),
+per_day AS (
+    SELECT
+        date, namespace, metric,
+        count(*) AS series,
+        CAST(sum(samples) AS BIGINT) AS samples,
+        count(DISTINCT task_queue) AS task_queues,
+        count(DISTINCT workflow_type) AS workflow_types,
+        count(DISTINCT activity_type) AS activity_types
+    FROM labelled
+    GROUP BY date, namespace, metric
+)
+SELECT
+    date, namespace, metric, series, samples, task_queues, workflow_types, activity_types,
+    -- the docs' estimate for one metric in one namespace: task queues x workflow types
+    greatest(task_queues, 1) * greatest(workflow_types, 1) AS docs_estimate,
+    series - first_value(series) OVER (PARTITION BY namespace, metric ORDER BY date)
+        AS series_change
+FROM per_day
+ORDER BY date, namespace, series DESC, metric;
+
+-- Which labels drive the series of each metric in each namespace over the window: one row per
+-- (namespace, metric, label) with the label's distinct values. temporal_account and
+-- temporal_namespace are left out: they hold one value per namespace.
+CREATE OR REPLACE MACRO cardinality_drivers_report(since, until, namespaces) AS TABLE
+WITH series AS (
+    SELECT DISTINCT namespace, metric, series
+    FROM window_samples(since, until, namespaces)
+),
+pairs AS (
+    SELECT
+        namespace, metric, series,
+        unnest(regexp_extract_all(series, '[{,]\s*([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"', 1))
+            AS label,
+        unnest(regexp_extract_all(series, '[{,]\s*[A-Za-z_][A-Za-z0-9_]*="((?:[^"\\]|\\.)*)"', 1))
+            AS value
+    FROM series
+),
+totals AS (
+    SELECT namespace, metric, count(*) AS series FROM series GROUP BY namespace, metric
+)
+SELECT
+    p.namespace, p.metric, p.label,
+    count(DISTINCT p.value) AS distinct_values,
+    t.series
+FROM pairs AS p
+JOIN totals AS t USING (namespace, metric)
+WHERE p.label NOT IN ('temporal_account', 'temporal_namespace')
+GROUP BY p.namespace, p.metric, p.label, t.series
+ORDER BY p.namespace, t.series DESC, p.metric, distinct_values DESC, p.label;
+
+-- The label values behind the most series, account-wide: (namespace, label, value) ranked by
+-- the distinct series that carry it, the top `top` of them.
+CREATE OR REPLACE MACRO cardinality_contributors_report(since, until, namespaces, top) AS TABLE
+WITH series AS (
+    SELECT DISTINCT namespace, series
+    FROM window_samples(since, until, namespaces)
+),
+pairs AS (
+    SELECT
+        namespace, series,
+        unnest(regexp_extract_all(series, '[{,]\s*([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"', 1))
+            AS label,
+        unnest(regexp_extract_all(series, '[{,]\s*[A-Za-z_][A-Za-z0-9_]*="((?:[^"\\]|\\.)*)"', 1))
+            AS value
+    FROM series
+),
+totals AS (
+    SELECT namespace, count(*) AS namespace_series FROM series GROUP BY namespace
+),
+ranked AS (
+    SELECT
+        p.namespace, p.label, p.value,
+        count(*) AS series,
+        round(100.0 * count(*) / any_value(t.namespace_series), 2) AS share_pct
+    FROM pairs AS p
+    JOIN totals AS t USING (namespace)
+    WHERE p.label NOT IN ('temporal_account', 'temporal_namespace', 'region')
+    GROUP BY p.namespace, p.label, p.value
+)
+SELECT *
+FROM ranked
+QUALIFY row_number() OVER (ORDER BY series DESC, namespace, label, value) <= CAST(top AS BIGINT)
+ORDER BY series DESC, namespace, label, value;
+
+-- Datapoints per scrape against the cap. One row per filter in use:
+-- * source 'samples': what one unfiltered request for the selected namespaces would carry
+--   (all samples sharing one timestamp), with the distinct series and the docs' estimate
+--   (metrics x namespaces x task queues x workflow types) beside it;
+-- * source 'scrape log': each request filter (shard) the collector actually sent, with the point
+--   counts the server returned and how often it answered `limited`.
+-- The trend is the slope of each day's peak; cap_date is when that line reaches the cap
+-- (the last day already at the cap, or NULL when the peak is flat or falling).
+CREATE OR REPLACE MACRO cardinality_headroom_report(since, until, namespaces, point_cap) AS TABLE
+WITH w AS (
+    SELECT ts, series, metric, namespace
+    FROM window_samples(since, until, namespaces)
+),
+distinct_series AS (
+    SELECT DISTINCT namespace, metric, series FROM w
+),
+selection AS (
+    SELECT
+        count(*) AS series,
+        count(DISTINCT metric) AS metrics,
+        count(DISTINCT namespace) AS namespaces,
+        count(DISTINCT nullif(regexp_extract(
+            series, '[{,]\s*temporal_task_queue="((?:[^"\\]|\\.)*)"', 1), '')) AS task_queues,
+        count(DISTINCT nullif(regexp_extract(
+            series, '[{,]\s*temporal_workflow_type="((?:[^"\\]|\\.)*)"', 1), '')) AS workflow_types
+    FROM distinct_series
+),
+observations AS (
+    SELECT 'all selected namespaces' AS filter, 'samples' AS source, ts AS observed_at,
+           count(*) AS points, NULL::VARCHAR AS completeness
+    FROM w
+    GROUP BY ts
+    UNION ALL
+    SELECT coalesce(shard, 'unfiltered'), 'scrape log', started, sample_count, completeness
+    FROM scrapes
+    WHERE request = 'metrics'
+      AND sample_count IS NOT NULL
+      AND date >= CAST(coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ))
+                       AS DATE)
+      AND date <= CAST(coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))
+                       AS DATE)
+      AND started >= coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ))
+      AND started < coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))
+),
+daily AS (
+    SELECT filter, source, CAST(observed_at AS DATE) AS day, max(points) AS peak
+    FROM observations
+    GROUP BY filter, source, CAST(observed_at AS DATE)
+),
+trend AS (
+    SELECT
+        filter, source,
+        count(*) AS days,
+        -- one day has no slope (regr_slope gives NaN, which would compare greater than 0)
+        CASE WHEN count(*) >= 2 THEN nullif(regr_slope(peak, epoch(day) / 86400), 'NaN') END
+            AS slope_per_day,
+        max(day) AS last_day,
+        arg_max(peak, day) AS last_peak
+    FROM daily
+    GROUP BY filter, source
+),
+summary AS (
+    SELECT
+        filter, source,
+        count(*) AS observations,
+        max(points) AS peak_points,
+        round(avg(points), 1) AS avg_points,
+        quantile_disc(points, 0.95) AS p95_points,
+        count(*) FILTER (WHERE completeness = 'limited') AS limited
+    FROM observations
+    GROUP BY filter, source
+)
+SELECT
+    s.filter,
+    s.source,
+    t.days,
+    s.observations,
+    CASE WHEN s.source = 'samples' THEN sel.series END AS series,
+    CASE WHEN s.source = 'samples'
+        THEN sel.metrics * sel.namespaces * greatest(sel.task_queues, 1)
+             * greatest(sel.workflow_types, 1)
+    END AS docs_estimate,
+    s.peak_points,
+    s.avg_points,
+    s.p95_points,
+    CAST(point_cap AS BIGINT) AS point_cap,
+    CAST(point_cap AS BIGINT) - s.peak_points AS headroom,
+    round(100.0 * (CAST(point_cap AS BIGINT) - s.peak_points) / CAST(point_cap AS BIGINT), 1)
+        AS headroom_pct,
+    s.limited,
+    round(t.slope_per_day, 1) AS slope_per_day,
+    CASE
+        WHEN t.last_peak >= CAST(point_cap AS BIGINT) THEN t.last_day
+        WHEN t.slope_per_day > 0 THEN CAST(
+            t.last_day + to_days(CAST(ceil(
+                (CAST(point_cap AS BIGINT) - t.last_peak) / t.slope_per_day) AS INTEGER))
+            AS DATE)
+    END AS cap_date
+FROM summary AS s
+JOIN trend AS t USING (filter, source)
+CROSS JOIN selection AS sel
+ORDER BY s.source DESC, s.peak_points DESC, s.filter;
+
+-- The report views: the same macros, parameters from variables (see views.sql).
+CREATE OR REPLACE VIEW cardinality AS
+SELECT * FROM cardinality_report(
+    getvariable('since'), getvariable('until'), getvariable('namespaces'));
+
+CREATE OR REPLACE VIEW cardinality_drivers AS
+SELECT * FROM cardinality_drivers_report(
+    getvariable('since'), getvariable('until'), getvariable('namespaces'));
+
+CREATE OR REPLACE VIEW cardinality_contributors AS
+SELECT * FROM cardinality_contributors_report(
+    getvariable('since'), getvariable('until'), getvariable('namespaces'), 20);
+
+CREATE OR REPLACE VIEW cardinality_headroom AS
+SELECT * FROM cardinality_headroom_report(
+    getvariable('since'), getvariable('until'), getvariable('namespaces'),
+    getvariable('point_cap'));

@@ -1,0 +1,9 @@
+-- Which known namespaces match each of the patterns $patterns (`*` and `?` wildcards).
+-- `archive_partitions` is registered by archiver.connect from the file listing, so this never
+-- opens a Parquet file.
+WITH patterns AS (SELECT unnest(CAST($patterns AS VARCHAR[])) AS pattern)
+SELECT p.pattern, n.namespace
+FROM patterns AS p
+LEFT JOIN (SELECT DISTINCT namespace FROM archive_partitions WHERE namespace IS NOT NULL) AS n
+    ON n.namespace GLOB p.pattern
+ORDER BY p.pattern, n.namespace;

@@ -1,0 +1,2 @@
+-- Missing minute ranges per namespace; see gaps.sql.
+SELECT * FROM gaps_report($since, $until, $namespaces);

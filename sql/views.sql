@@ -1,0 +1,36 @@
+-- The public views over the archive (CONTRACT.md, "The SQL layer").
+-- `_<table>_source` is either a read_parquet view (local archive) or a registered Arrow
+-- dataset (S3); these views give both the same names and types.
+
+CREATE OR REPLACE VIEW samples AS
+SELECT
+    CAST(ts AS TIMESTAMPTZ) AS ts,
+    metric,
+    namespace,
+    labels,
+    value,
+    -- the canonical series identity: metric{k="v",...} with sorted labels
+    series,
+    date
+FROM _samples_source;
+
+CREATE OR REPLACE VIEW scrapes AS
+SELECT * REPLACE (
+    CAST(started AS TIMESTAMPTZ) AS started,
+    CAST(finished AS TIMESTAMPTZ) AS finished,
+    CAST(target_window AS TIMESTAMPTZ) AS target_window,
+    CAST(served_window AS TIMESTAMPTZ) AS served_window
+)
+FROM _scrapes_source;
+
+CREATE OR REPLACE VIEW descriptors AS
+SELECT * REPLACE (CAST(fetched AS TIMESTAMPTZ) AS fetched)
+FROM _descriptors_source;
+
+-- Report parameters for the report views. Change them with SET VARIABLE, e.g.
+--   SET VARIABLE since = TIMESTAMPTZ '2025-01-01';  SET VARIABLE namespaces = ['prod.acme1'];
+-- NULL means unbounded (since, until) or every namespace (namespaces: exact names, no wildcards).
+SET VARIABLE since = NULL::TIMESTAMPTZ;
+SET VARIABLE until = NULL::TIMESTAMPTZ;
+SET VARIABLE namespaces = NULL::VARCHAR[];
+SET VARIABLE point_cap = 30000;
