@@ -1,0 +1,463 @@
+"""Every series an account can emit, built once per opt-in label set from the topology.
+
+A series table holds the output columns (``series``, ``metric``, ``namespace``, ``labels``) and,
+in numpy, what :mod:`archiver.simulator.model` needs to give it a value each minute: its
+namespace, a stable hash key, a behaviour code and parameters. Keys depend only on what the
+series *is* (metric, namespace, region, queue, ...), so a series keeps its values whatever else
+the account or the request contains.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from archiver.simulator.catalog import MetricDef, load_catalog
+from archiver.simulator.topology import Topology
+
+__all__ = ["Behaviour", "SeriesTable", "build_series", "mix", "salt"]
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+U64 = NDArray[np.uint64]
+STR = NDArray[np.str_]
+
+_G = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def mix(x: U64) -> U64:
+    """splitmix64's finaliser: a counter-based hash, so any minute's draw costs the same."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    out: U64 = x ^ (x >> np.uint64(31))
+    return out
+
+
+def salt(*parts: int) -> U64:
+    """A one-element hash of small non-negative integers (arrays avoid scalar overflow warnings)."""
+    h = np.zeros(1, np.uint64)
+    for part in parts:
+        h = mix((h ^ np.array([part % 2**64], np.uint64)) + _G)
+    return h
+
+
+def _key(*parts: I64 | U64) -> U64:
+    h = np.zeros(len(parts[0]), np.uint64)
+    for part in parts:
+        h = mix((h ^ part.astype(np.uint64)) + _G)
+    return h
+
+
+class Behaviour:
+    """How a series' value evolves; see :func:`archiver.simulator.model.values`."""
+
+    RATE = 0  # per-minute count k ~ base * load, served as k/60; absent when k == 0
+    THROTTLE = 1  # like RATE but scaled by how far the namespace is past 85% of a limit
+    LATENCY = 2  # quantile of a shared per-entity draw, so p50 < p95 < p99
+    BACKLOG = 3  # drifts within epochs, resets to 0 (and goes quiet); aux < 0: a stuck queue
+    LEVEL = 4  # an instantaneous count (open workflows, pollers)
+    LIMIT = 5  # a step function of the day, reported only every few minutes
+
+
+@dataclass
+class _Block:
+    metric: MetricDef
+    ns: I64
+    labels: dict[str, STR]
+    key: U64
+    behaviour: int
+    base: F64
+    aux: F64 = field(default_factory=lambda: np.zeros(0))
+    p: F64 = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass(frozen=True)
+class SeriesTable:
+    """The potential series of an account for one opt-in label set."""
+
+    frame: pl.DataFrame  # series, metric, namespace, labels
+    ns: I64
+    key: U64
+    behaviour: NDArray[np.int8]
+    base: F64
+    aux: F64
+    p: F64
+
+
+_FRONTEND_OPS = (
+    "PollWorkflowTaskQueue", "PollActivityTaskQueue", "RespondWorkflowTaskCompleted",
+    "RespondActivityTaskCompleted", "StartWorkflowExecution", "SignalWorkflowExecution",
+    "RecordActivityTaskHeartbeat", "QueryWorkflow", "DescribeWorkflowExecution",
+    "SignalWithStartWorkflowExecution", "GetWorkflowExecutionHistory", "ListWorkflowExecutions",
+    "UpdateWorkflowExecution", "TerminateWorkflowExecution", "DescribeNamespace",
+    "CompletionStats",
+)  # fmt: skip
+_OPERATIONS = (
+    ("StartWorkflowExecution", "false"), ("SignalWorkflowExecution", "false"),
+    ("RespondWorkflowTaskCompleted", "false"), ("RespondActivityTaskCompleted", "false"),
+    ("RecordActivityTaskHeartbeat", "false"), ("QueryWorkflow", "false"),
+    ("UpdateWorkflowExecution", "false"), ("CompletionStats", "true"),
+    ("DeleteWorkflowExecution", "true"),
+)  # fmt: skip
+_TIMEOUT_TYPES = ("start_to_close", "schedule_to_start", "schedule_to_close", "heartbeat")
+_TIMEOUT_SHARE = np.array([0.5, 0.25, 0.15, 0.1])
+_ACTION_TYPES = (
+    "workflow_started", "activity_started", "signal", "timer", "child_workflow_started",
+    "query", "update", "heartbeat",
+)  # fmt: skip
+_ACTION_SHARE = np.array([1.0, 3.0, 0.4, 0.8, 0.2, 0.1, 0.05, 1.0])
+_TASK_TYPES = ("workflow", "activity")
+_POLL_OPS = np.array(["PollWorkflowTaskQueue", "PollActivityTaskQueue"])
+_RATE_FACTOR = {
+    "workflow_success": 0.9, "workflow_failed": 0.03, "workflow_timeout": 0.004,
+    "workflow_cancel": 0.01, "workflow_terminate": 0.004, "workflow_continued_as_new": 0.05,
+    "activity_success": 2.8, "activity_fail": 0.02, "activity_timeout": 0.02,
+    "activity_task_fail": 0.08, "activity_task_timeout": 0.05, "activity_cancel": 0.01,
+    "activity_terminate": 0.002, "schedule_action_success": 1.0,
+    "schedule_buffer_overruns": 0.01, "schedule_missed_catchup_window": 0.004,
+    "schedule_rate_limited": 0.02,
+}  # fmt: skip
+_REGION_SHARE = 0.15  # a replica region sees a fraction of the active region's traffic
+
+
+def _expand(counts: I64) -> tuple[I64, I64]:
+    """Row indices repeated ``counts`` times, and each copy's position 0..count-1."""
+    rows = np.repeat(np.arange(len(counts)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, np.arange(len(rows)) - starts
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("temporal_cloud_v1_").removesuffix("_count")
+
+
+class _Builder:
+    """Turns the topology into blocks of rows, one block per catalog metric."""
+
+    def __init__(self, tp: Topology, optin: frozenset[str]) -> None:
+        self.tp = tp
+        self.optin = optin
+        n = tp.n_ns
+        self.n_regions = np.array([len(r) for r in tp.ns_regions], dtype=np.int64)
+        width = int(self.n_regions.max())
+        self.region_table = np.array(
+            [list(r) + [""] * (width - len(r)) for r in tp.ns_regions], dtype=np.str_
+        )
+        ns_w = tp.ns_volume / tp.ns_volume.max()
+        self.actions_min = tp.ns_volume * 8.0  # actions per minute at the daily mean
+        self.n_ops = np.minimum(6 + np.rint(10 * ns_w).astype(np.int64), len(_FRONTEND_OPS))
+        self.ns_idx = np.arange(n, dtype=np.int64)
+        self.tq_idx = np.arange(len(tp.tq_ns), dtype=np.int64)
+        self.wt_idx = np.arange(len(tp.wt_ns), dtype=np.int64)
+        self.pair_idx = np.arange(len(tp.pair_tq), dtype=np.int64)
+        self.act_count = np.bincount(tp.act_wt, minlength=len(tp.wt_ns)).astype(np.int64)
+        self.act_start = np.cumsum(self.act_count) - self.act_count
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def block(
+        self, m: MetricDef, ns: I64, labels: dict[str, STR], key: U64, behaviour: int,
+        base: F64, aux: F64 | None = None, p: F64 | None = None,
+    ) -> _Block:  # fmt: skip
+        """One block, expanded over the namespace's regions when the metric has ``region``."""
+        aux = np.zeros(len(ns)) if aux is None else aux
+        p = np.ones(len(ns)) if p is None else p
+        # The quantiles of one latency share a key, so they share draws and stay ordered.
+        metric_key = salt(*re.sub(r"_p(50|95|99)$", "", m.name).encode())
+        if not m.has_region:
+            return _Block(m, ns, labels, mix(key ^ metric_key), behaviour, base, aux, p)
+        rows, pos = _expand(self.n_regions[ns])
+        ns_r = ns[rows]
+        share = np.where(pos == 0, 1.0, _REGION_SHARE)
+        if behaviour in (Behaviour.LATENCY, Behaviour.LIMIT):
+            share = np.ones(len(rows))
+        out_labels = {k: v[rows] for k, v in labels.items()}
+        out_labels["region"] = self.region_table[ns_r, pos]
+        return _Block(
+            m, ns_r, out_labels, mix(_key(key[rows], pos) ^ metric_key), behaviour,
+            base[rows] * share, aux[rows], p[rows],
+        )  # fmt: skip
+
+    def volume(self, ns: I64) -> F64:
+        out: F64 = self.tp.ns_volume[ns]
+        return out
+
+    # -- families ---------------------------------------------------------------------------
+
+    def frontend(self, m: MetricDef) -> _Block:
+        rows, op = _expand(self.n_ops)
+        ns = self.ns_idx[rows]
+        share = 1.0 / (op + 1.0) ** 0.8
+        share = share / np.bincount(ns, weights=share)[ns]
+        req_min = self.actions_min[ns] * 1.5 * share
+        is_poll = op < 2
+        name = _short(m.name)
+        key = _key(np.full(len(ns), 1), ns, op)
+        labels = {"operation": np.array(_FRONTEND_OPS, dtype=np.str_)[op]}
+        if name == "service_pending_requests":
+            pollers = 4.0 + 60.0 * self.tp.ns_volume[ns] / self.tp.ns_volume.max()
+            return self.block(m, ns[is_poll], {"operation": labels["operation"][is_poll]},
+                              key[is_poll], Behaviour.LEVEL, pollers[is_poll])  # fmt: skip
+        if m.kind == "latency":
+            lat = np.where(is_poll, 4.0, 0.015 * (1 + op % 3))
+            q = {"p50": 0.0, "p95": 1.0, "p99": 2.0}[m.name[-3:]]
+            aux, p = np.full(len(ns), q), 1.0 - np.exp(-req_min)
+            return self.block(m, ns, labels, key, Behaviour.LATENCY, lat, aux, p)
+        if name == "service_request_throttled":
+            kind = np.full(len(ns), 2.0)  # pressure on the request limit
+            return self.block(m, ns, labels, key, Behaviour.THROTTLE, req_min, kind)
+        factor = {"service_request": 1.0, "service_error": 0.002}.get(name, 0.0005)
+        return self.block(m, ns, labels, key, Behaviour.RATE, req_min * factor)
+
+    def pairs(self, m: MetricDef) -> _Block:
+        tp, name = self.tp, _short(m.name)
+        pair = self.pair_idx
+        wt = tp.pair_wt
+        ns = tp.wt_ns[wt]
+        base = self.volume(ns) * tp.pair_weight * _RATE_FACTOR.get(name, 0.01)
+        key = _key(np.full(len(pair), 2), pair)
+        labels = {"temporal_task_queue": tp.tq_name[tp.pair_tq], "temporal_workflow_type":
+                  tp.wt_name[wt]}  # fmt: skip
+        if m.group == "activity" and "temporal_activity_type" in self.optin:
+            rows, pos = _expand(self.act_count[wt])
+            act = self.act_start[wt[rows]] + pos
+            labels = {k: v[rows] for k, v in labels.items()}
+            labels["temporal_activity_type"] = tp.act_name[act]
+            ns, base, key = ns[rows], base[rows] * tp.act_weight[act], _key(key[rows], act)
+        if "timeout_type" in m.labels:
+            rows, pos = _expand(np.full(len(ns), len(_TIMEOUT_TYPES), dtype=np.int64))
+            labels = {k: v[rows] for k, v in labels.items()}
+            labels["timeout_type"] = np.array(_TIMEOUT_TYPES, dtype=np.str_)[pos]
+            ns, base, key = ns[rows], base[rows] * _TIMEOUT_SHARE[pos], _key(key[rows], pos)
+        return self.block(m, ns, labels, key, Behaviour.RATE, base)
+
+    def workflow_latency(self, m: MetricDef) -> _Block:
+        tp = self.tp
+        ns = tp.wt_ns
+        base = 2.0 + 600.0 * mix(_key(self.wt_idx)).astype(np.float64) / 2.0**64
+        act = 1.0 - np.exp(-self.volume(ns) * tp.wt_weight)
+        q = np.full(len(ns), {"p50": 0.0, "p95": 1.0, "p99": 2.0}[m.name[-3:]])
+        labels = {"temporal_workflow_type": tp.wt_name}
+        return self.block(m, ns, labels, _key(np.full(len(ns), 3), self.wt_idx),
+                          Behaviour.LATENCY, base, q, act)  # fmt: skip
+
+    def activity_latency(self, m: MetricDef) -> _Block:
+        tp = self.tp
+        q = {"p50": 0.0, "p95": 1.0, "p99": 2.0}[m.name[-3:]]
+        if "temporal_activity_type" not in self.optin:
+            ns = self.ns_idx
+            labels: dict[str, STR] = {}
+            key = _key(np.full(len(ns), 4), ns)
+        else:
+            act_ns = tp.wt_ns[tp.act_wt]
+            pairs = pl.DataFrame({"ns": act_ns, "act": tp.act_name}).unique(maintain_order=True)
+            ns = pairs["ns"].to_numpy().astype(np.int64)
+            names = pairs["act"].to_numpy().astype(np.str_)
+            labels = {"temporal_activity_type": names}
+            code = np.array([sum(s.encode()) * 131 + len(s) for s in names], dtype=np.int64)
+            key = _key(np.full(len(ns), 5), ns, code)
+        base = 0.05 + 30.0 * (mix(key).astype(np.float64) / 2.0**64) ** 3
+        if "schedule_to_close" in m.name:
+            base = base * 1.8
+        return self.block(m, ns, labels, key, Behaviour.LATENCY, base, np.full(len(ns), q))
+
+    def queues(self, m: MetricDef) -> _Block:
+        tp, name = self.tp, _short(m.name)
+        rows, tt = _expand(np.full(len(tp.tq_ns), 2, dtype=np.int64))
+        tq = self.tq_idx[rows]
+        ns = tp.tq_ns[tq]
+        labels: dict[str, STR] = {
+            "temporal_task_queue": tp.tq_name[tq],
+            "task_type": np.array(_TASK_TYPES, dtype=np.str_)[tt],
+        }
+        key = _key(np.full(len(tq), 6), tq, tt)
+        traffic = self.volume(ns) * tp.tq_weight[tq] * np.where(tt == 0, 4.0, 3.0)
+        if "operation" in m.labels:
+            labels["operation"] = _POLL_OPS[tt]
+        if name == "approximate_backlog":
+            prio_rows, prio = _expand(np.where(tp.tq_prio2[tq], 2, 1).astype(np.int64))
+            labels = {k: v[prio_rows] for k, v in labels.items()}
+            labels["task_priority"] = np.array(["3", "1"], dtype=np.str_)[prio]
+            tq, ns, key = tq[prio_rows], ns[prio_rows], _key(key[prio_rows], prio)
+            if "temporal_worker_deployment_name" in self.optin:
+                labels["temporal_worker_deployment_name"] = tp.tq_deployment[tq]
+            if "temporal_worker_build_id" in self.optin:
+                labels["temporal_worker_build_id"] = tp.tq_build[tq]
+            level = 3.0 + 400.0 * tp.tq_weight[tq] * np.sqrt(self.volume(ns))
+            epoch = 20.0 + (mix(key) % np.uint64(220)).astype(np.float64)
+            # One stuck queue per account: the third queue of the biggest namespace.
+            stuck = (ns == 0) & (tq == min(2, int(np.sum(tp.tq_ns == 0)) - 1))
+            stuck &= (labels["task_type"] == "activity") & (labels["task_priority"] == "3")
+            blk = self.block(m, ns, labels, key, Behaviour.BACKLOG, level, epoch)
+            # The stuck queue keeps rising in its primary region (aux < 0 marks it).
+            first = np.flatnonzero(stuck)
+            if len(first):
+                region_rows, _ = _expand(self.n_regions[ns])
+                hit = np.flatnonzero(region_rows == first[0])[:1]
+                blk.aux[hit] = -1.0
+            return blk
+        rates = {
+            "poll_success": traffic,
+            "poll_success_sync": traffic * 0.85,
+            "poll_timeout": 1.0 + 3.0 * tp.tq_weight[tq],
+            "no_poller_tasks": traffic * 0.001,
+        }
+        return self.block(m, ns, labels, key, Behaviour.RATE, rates.get(name, traffic * 0.01))
+
+    def namespace(self, m: MetricDef) -> _Block:
+        tp, name, ns = self.tp, _short(m.name), self.ns_idx
+        key = _key(np.full(len(ns), 7), ns)
+        if name == "namespace_open_workflows":
+            return self.block(m, ns, {}, key, Behaviour.LEVEL, self.volume(ns) * 30.0)
+        if name == "total_action_throttled":
+            return self.block(m, ns, {}, key, Behaviour.THROTTLE, self.actions_min[ns])
+        if name == "total_action":
+            multi = self.n_regions > 1
+            counts = np.where(multi, 4, 2).astype(np.int64)
+            rows, pos = _expand(counts)
+            bg = np.array(["false", "true"], dtype=np.str_)[pos % 2]
+            mode = np.array(["active", "standby"], dtype=np.str_)[pos // 2]
+            share = np.where(pos % 2 == 0, 0.9, 0.1) * np.where(pos // 2 == 0, 1.0, 0.02)
+            labels = {"is_background": bg, "namespace_mode": mode}
+            return self.block(m, ns[rows], labels, _key(key[rows], pos), Behaviour.RATE,
+                              self.actions_min[rows] * share)  # fmt: skip
+        if name == "billable_action":
+            wt = self.wt_idx
+            rows, at = _expand(np.full(len(wt), len(_ACTION_TYPES), dtype=np.int64))
+            base = self.volume(tp.wt_ns[rows]) * tp.wt_weight[rows] * _ACTION_SHARE[at]
+            labels = {"action_type": np.array(_ACTION_TYPES, dtype=np.str_)[at],
+                      "temporal_workflow_type": tp.wt_name[rows]}  # fmt: skip
+            return self.block(m, tp.wt_ns[rows], labels, _key(np.full(len(rows), 8), rows, at),
+                              Behaviour.RATE, base)  # fmt: skip
+        # operations_count / operations_throttled_count
+        rows, op = _expand(np.full(len(ns), len(_OPERATIONS), dtype=np.int64))
+        share = 1.0 / (op + 1.0)
+        share = share / share[: len(_OPERATIONS)].sum()
+        labels = {
+            "operation": np.array([o for o, _ in _OPERATIONS], dtype=np.str_)[op],
+            "is_background": np.array([b for _, b in _OPERATIONS], dtype=np.str_)[op],
+            "namespace_mode": np.full(len(rows), "active"),
+        }
+        base = self.actions_min[rows] * 1.2 * share
+        beh = Behaviour.THROTTLE if name == "operations_throttled" else Behaviour.RATE
+        return self.block(m, rows, labels, _key(np.full(len(rows), 9), rows, op), beh, base,
+                          np.full(len(rows), 1.0))  # fmt: skip
+
+    def schedule(self, m: MetricDef) -> _Block:
+        ns = self.ns_idx[self.tp.ns_schedules]
+        base = (2.0 + 20.0 * self.volume(ns) / self.tp.ns_volume.max()) * _RATE_FACTOR.get(
+            _short(m.name), 0.01
+        )
+        return self.block(m, ns, {}, _key(np.full(len(ns), 10), ns), Behaviour.RATE, base)
+
+    def replication(self, m: MetricDef) -> _Block:
+        ns = self.ns_idx[self.n_regions > 1]
+        q = np.full(len(ns), {"p50": 0.0, "p95": 1.0, "p99": 2.0}[m.name[-3:]])
+        return self.block(m, ns, {}, _key(np.full(len(ns), 11), ns), Behaviour.LATENCY,
+                          np.full(len(ns), 0.25), q)  # fmt: skip
+
+    def limit(self, m: MetricDef) -> _Block:
+        ns, name = self.ns_idx, _short(m.name)
+        env = self.tp.ns_action_limit
+        base, steps = {
+            "temporal_cloud_v1_action_limit": (env, 1.0),
+            "temporal_cloud_v1_operations_limit": (env * 2, 1.0),
+            "temporal_cloud_v1_service_request_limit": (env * 2, 1.0),
+            "temporal_cloud_v1_poller_limit": (np.where(env > 1000, 10000.0, 2000.0), 0.0),
+            "temporal_cloud_v1_action_on_demand_envelope_limit": (env, 0.0),
+            "temporal_cloud_v1_operations_on_demand_envelope_limit": (env * 2, 0.0),
+            "temporal_cloud_v1_service_request_on_demand_envelope_limit": (env * 2, 0.0),
+        }.get(m.name, (env, 0.0))
+        del name
+        return self.block(m, ns, {}, _key(np.full(len(ns), 12), ns), Behaviour.LIMIT,
+                          base.astype(np.float64), np.full(len(ns), steps))  # fmt: skip
+
+    def fallback(self, m: MetricDef) -> _Block:
+        """A metric added to the catalog that this module does not know: plausible rows."""
+        ns = self.ns_idx
+        labels = {k: np.full(len(ns), "default") for k in m.labels}
+        beh = {"rate": Behaviour.RATE, "value": Behaviour.LEVEL, "limit": Behaviour.LIMIT,
+               "latency": Behaviour.LATENCY}.get(m.kind, Behaviour.RATE)  # fmt: skip
+        return self.block(m, ns, labels, _key(np.full(len(ns), 13), ns), beh, np.ones(len(ns)))
+
+    def route(self, m: MetricDef) -> Callable[[MetricDef], _Block]:
+        """The builder for a catalog row."""
+        if m.group == "frontend":
+            return self.frontend
+        if m.group in ("workflow", "activity") and m.kind == "rate":
+            return self.pairs
+        if m.group == "workflow":
+            return self.workflow_latency
+        if m.group == "activity":
+            return self.activity_latency
+        table: dict[str, Callable[[MetricDef], _Block]] = {
+            "task_queue": self.queues, "namespace": self.namespace, "schedule": self.schedule,
+            "replication": self.replication, "limit": self.limit,
+        }  # fmt: skip
+        return table.get(m.group, self.fallback)
+
+
+def _escape(expr: pl.Expr) -> pl.Expr:
+    return (
+        expr.str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
+        .str.replace_all("\n", "\\n", literal=True)
+    )
+
+
+def label_frame(metric: str, namespace: STR, labels: dict[str, STR]) -> pl.DataFrame:
+    """Output columns for rows of one metric; ``labels`` must include the base labels."""
+    keys = sorted(labels)
+    df = pl.DataFrame({k: pl.Series(k, labels[k], dtype=pl.Utf8) for k in keys})
+    return df.select(
+        series=pl.concat_str(
+            [
+                pl.lit(metric + "{"),
+                pl.concat_str(
+                    [pl.lit(f'{k}="') + _escape(pl.col(k)) + pl.lit('"') for k in keys],
+                    separator=",",
+                ),
+                pl.lit("}"),
+            ]
+        ),
+        metric=pl.lit(metric, dtype=pl.Utf8),
+        namespace=pl.Series(namespace, dtype=pl.Utf8),
+        labels=pl.concat_list(
+            [pl.struct(key=pl.lit(k, dtype=pl.Utf8), value=pl.col(k)) for k in keys]
+        ),
+    )
+
+
+def build_series(tp: Topology, optin: frozenset[str]) -> SeriesTable:
+    """Every potential series of the account, in catalog order."""
+    builder = _Builder(tp, optin)
+    ns_names = np.array(tp.ns_names, dtype=np.str_)
+    frames, blocks = [], []
+    for m in load_catalog():
+        blk = builder.route(m)(m)
+        names = ns_names[blk.ns]
+        labels = {
+            "temporal_namespace": names,
+            "temporal_account": np.full(len(blk.ns), tp.account),
+            **blk.labels,
+        }
+        frames.append(label_frame(m.name, names, labels))
+        blocks.append(blk)
+    return SeriesTable(
+        frame=pl.concat(frames, how="vertical"),
+        ns=np.concatenate([b.ns for b in blocks]).astype(np.int64),
+        key=np.concatenate([b.key for b in blocks]),
+        behaviour=np.concatenate([np.full(len(b.ns), b.behaviour, np.int8) for b in blocks]),
+        base=np.concatenate([b.base for b in blocks]).astype(np.float64),
+        aux=np.concatenate([b.aux for b in blocks]).astype(np.float64),
+        p=np.concatenate([b.p for b in blocks]).astype(np.float64),
+    )
