@@ -325,22 +325,12 @@ def _families(comments: pl.DataFrame, errors: list[tuple[int, str]]) -> tuple[st
 # reaches this far (the body is refused), so these two-character sequences cannot collide.
 _BACKSLASH = "\x00b"
 _QUOTE = "\x00q"
-# Captures cost several times what a plain match does, so the validated line is cut with cheap
-# slices: the tail (value and timestamp) is found from the end, the label set between them.
-_TAIL = r"[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]*$"
-_TAIL_PARTS = r"^[ \t]+(?P<value>[^ \t]+)[ \t]+(?P<ts>[^ \t]+)"
+_TAIL_PARTS = r"[ \t]+(?P<value>[^ \t]+)[ \t]+(?P<ts>[^ \t]+)[ \t]*$"
 
 
 def _samples(lines: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -> pl.DataFrame:
     line = pl.col("line")
-    checked = lines.select(
-        "lineno",
-        "line",
-        valid=line.str.contains(_SAMPLE),
-        tail=line.str.extract(_TAIL, 0),
-        brace=line.str.find("{", literal=True),
-        chars=line.str.len_chars(),
-    )
+    checked = lines.with_columns(valid=line.str.contains(_SAMPLE))
     if not checked.get_column("valid").all():
         # Whitespace-only lines are blank lines, not broken samples.
         bad = checked.filter(~pl.col("valid") & (line.str.strip_chars(" \t") != "")).head(1)
@@ -348,19 +338,23 @@ def _samples(lines: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) 
             errors.append((bad.item(0, "lineno"), ""))  # _raise explains it
         checked = checked.filter("valid")
 
-    head = pl.col("chars") - pl.col("tail").str.len_chars()
-    brace = pl.col("brace")
+    # Once the line is known to be valid, cutting it at its quotes (escaped ones stood in for)
+    # gives 2k+1 pieces: 'metric{key1=', value1, ', key2=', value2, ..., '} 42.0 1609459200';
+    # a line without labels is one piece. Captures over whole lines would cost several times
+    # more than this one split.
+    if escapes:
+        line = line.str.replace_all("\\\\", _BACKSLASH, literal=True).str.replace_all(
+            '\\"', _QUOTE, literal=True
+        )
     ts = pl.col("ts").cast(pl.Float64)
     parts = (
-        checked.select(
-            "lineno",
-            # The metric name is ASCII, so find's byte offset is also a character offset.
-            metric=line.str.slice(0, pl.coalesce(brace, head)),
-            block=line.str.slice(brace + 1, head - brace - 2),
-            tail=pl.col("tail").str.extract_groups(_TAIL_PARTS),
+        checked.select("lineno", pieces=line.str.split('"'))
+        .with_row_index("idx")
+        .with_columns(
+            metric=pl.col("pieces").list.first().str.extract(f"^{_NAME}", 0),
+            tail=pl.col("pieces").list.last().str.extract_groups(_TAIL_PARTS),
         )
         .unnest("tail")
-        .with_row_index("idx")
         .with_columns(
             value=pl.col("value").cast(pl.Float64, strict=False),
             ts_ms=pl.when(ts >= _MS_THRESHOLD).then(ts).otherwise(ts * 1000).round(0),
@@ -390,28 +384,45 @@ def _samples(lines: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) 
 def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -> pl.DataFrame:
     """The sorted label set of each sample: ``labels``, ``pairs`` (as the series writes them)
     and ``namespace``, one row per row of ``parts``."""
-    block = pl.col("block")
-    if escapes:
-        block = block.str.replace_all("\\\\", _BACKSLASH, literal=True).str.replace_all(
-            '\\"', _QUOTE, literal=True
-        )
-    pieces = parts.select("idx", piece=block.str.split('"')).explode("piece").with_row_index("row")
+    pieces = parts.select("idx", piece=pl.col("pieces")).explode("piece").with_row_index("row")
     idx = pl.col("idx")
-    # A label set splits at its quotes into 2k+1 pieces: key, value, ..., key, value, rest. Every
-    # sample yields an odd number of rows (no label set explodes to one null), so the parity of
-    # row - idx is the piece's parity within its own sample; no per-sample grouping is needed.
+    # Every sample yields an odd number of pieces, so the parity of row - idx is the piece's
+    # parity within its own sample: keys sit at even places, except the last (the tail).
     is_key = ((pl.col("row") - idx) % 2 == 0) & (idx == idx.shift(-1))
-    pairs = (
-        pieces.select("idx", key=pl.col("piece"), raw=pl.col("piece").shift(-1), is_key=is_key)
-        .filter("is_key")
-        .select("idx", pl.col("key").str.strip_chars(" \t,="), "raw")
-        .sort("idx", "key")
+    keyed = pieces.select(
+        "idx", text=pl.col("piece"), raw=pl.col("piece").shift(-1), is_key=is_key
+    ).filter("is_key")
+    # A body holds a few dozen label names among hundreds of thousands of pairs, so each
+    # distinct key text (", region=") is cleaned and ranked once, and the pairs are sorted by
+    # an integer (sample, rank) instead of by strings.
+    if keyed.height == 0:
+        return pl.DataFrame(
+            [
+                pl.Series("labels", [[]], pl.List(LABEL)).new_from_index(0, parts.height),
+                pl.Series("pairs", [[]], pl.List(pl.Utf8)).new_from_index(0, parts.height),
+                pl.Series("namespace", [None], pl.Utf8).new_from_index(0, parts.height),
+            ]
+        )
+    texts = keyed.get_column("text").unique()
+    # The first key text also holds the metric name and the brace: 'metric{key1='.
+    names = texts.str.replace(r"^[^{]*\{", "").str.strip_chars(" \t,=")
+    sorted_names = names.unique().sort()
+    ranks = names.rank("dense").cast(pl.UInt64) - 1
+    rank = pl.col("text").replace_strict(texts, ranks, return_dtype=pl.UInt64)
+    width = max(len(sorted_names), 1)
+    composite = keyed.select(pl.col("idx").cast(pl.UInt64) * width + rank).to_series()
+    order = composite.arg_sort()
+    composite = composite.gather(order)
+    pairs = keyed.select(
+        pl.col("idx").gather(order),
+        pl.lit(sorted_names).gather(pl.lit(composite % width)).alias("key"),
+        pl.col("raw").gather(order),
     )
+    dup = (composite == composite.shift(1)).arg_true().head(1)
+    if len(dup):
+        lineno = parts.item(pairs.item(dup[0], "idx"), "lineno")
+        errors.append((lineno, f"duplicate label name {pairs.item(dup[0], 'key')!r}"))
     key = pl.col("key")
-    dup = pairs.filter((idx == idx.shift(1)) & (key == key.shift(1))).head(1)
-    if dup.height:
-        lineno = parts.item(dup.item(0, "idx"), "lineno")
-        errors.append((lineno, f"duplicate label name {dup.item(0, 'key')!r}"))
 
     raw = pl.col("raw")
     canonical = value = raw
@@ -453,7 +464,9 @@ def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -
 
 
 def _from_offsets(offsets: pa.Array, values: pl.Series) -> pl.Series:
-    lists = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, values.to_arrow()))
+    # The newest compat level hands polars' string views to Arrow as they are: no copy.
+    arrow = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    lists = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, arrow))
     assert isinstance(lists, pl.Series)
     return lists
 
