@@ -33,7 +33,11 @@ def render(frame: pl.DataFrame, fmt: str) -> str:
 
 
 def write(
-    frame: pl.DataFrame, fmt: str, output: str | Path | None = None, *, stdout: IO[str] | None = None
+    frame: pl.DataFrame,
+    fmt: str,
+    output: str | Path | None = None,
+    *,
+    stdout: IO[str] | None = None,
 ) -> None:
     """Write ``frame`` as ``fmt`` to ``output`` (a path) or to ``stdout``.
 
@@ -44,7 +48,9 @@ def write(
         raise ConfigError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         if output is None:
-            raise ConfigError("--format parquet needs --output FILE (Parquet is not for a terminal)")
+            raise ConfigError(
+                "--format parquet needs --output FILE (Parquet is not for a terminal)"
+            )
         try:
             frame.write_parquet(output)
         except OSError as exc:

@@ -61,9 +61,7 @@ def load_sql(name: str) -> str:
     return (sql_dir() / name).read_text(encoding="utf-8")
 
 
-def connect(
-    archive: str | Archive, *, s3_endpoint: str | None = None
-) -> duckdb.DuckDBPyConnection:
+def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the archive's views defined.
 
     Raises :class:`EmptyArchiveError` when nothing has been archived at ``archive`` yet. Files
@@ -72,7 +70,9 @@ def connect(
     """
     import duckdb
 
-    arch = archive if isinstance(archive, Archive) else Archive.open(archive, s3_endpoint=s3_endpoint)
+    arch = (
+        archive if isinstance(archive, Archive) else Archive.open(archive, s3_endpoint=s3_endpoint)
+    )
     if not arch.exists():
         raise EmptyArchiveError(
             f"no archive at {arch.uri} yet: run `archiver scrape` first, or point --archive "

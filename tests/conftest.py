@@ -117,7 +117,9 @@ def _write_samples(archive: Archive, rows: list[tuple[Series, datetime, float]])
         lo = int(min(r[1] for r in part).timestamp() * 1000)
         hi = int(max(r[1] for r in part).timestamp() * 1000)
         archive.write_parquet(
-            archive.table_dir("samples", date, ns), table, stem=f"part-{lo}-{hi}",
+            archive.table_dir("samples", date, ns),
+            table,
+            stem=f"part-{lo}-{hi}",
             compression="zstd",
         )
 
@@ -131,8 +133,15 @@ def _write_log(archive: Archive, rows: list[dict[str, Any]]) -> None:
 
 
 _STATUS = {
-    "complete": 200, "limited": 200, "unknown": 200, "rate_limited": 429, "server_error": 503,
-    "auth_error": 401, "network_error": None, "parse_error": 200, "budget_exhausted": None,
+    "complete": 200,
+    "limited": 200,
+    "unknown": 200,
+    "rate_limited": 429,
+    "server_error": 503,
+    "auth_error": 401,
+    "network_error": None,
+    "parse_error": 200,
+    "budget_exhausted": None,
     "skipped": None,
 }
 
@@ -192,19 +201,38 @@ def build_archive(
         scrape_id = uuid.uuid4().hex
         completeness = outcome if outcome in ("complete", "limited", "unknown") else None
         common = {
-            "scrape_id": scrape_id, "shard": None, "namespaces": None, "metrics": None,
-            "labels": None, "attempt": 1, "started": started, "finished": finished,
-            "completeness": completeness, "outcome": outcome, "target_window": target,
-            "served_window": window, "namespaces_seen": sorted(seen) if window else None,
+            "scrape_id": scrape_id,
+            "shard": None,
+            "namespaces": None,
+            "metrics": None,
+            "labels": None,
+            "attempt": 1,
+            "started": started,
+            "finished": finished,
+            "completeness": completeness,
+            "outcome": outcome,
+            "target_window": target,
+            "served_window": window,
+            "namespaces_seen": sorted(seen) if window else None,
             "error": None if outcome == "complete" else f"planted {outcome}",
         }
         log = [
-            common | {"request": "metrics", "status": _STATUS[outcome],
-                      "sample_count": len(rows) if window else None,
-                      "new_samples": 0 if spec.get("stall") else len(rows), "bytes": 100},
-            common | {"request": "scrape", "status": _STATUS[outcome],
-                      "sample_count": len(rows) if window else None,
-                      "new_samples": 0 if spec.get("stall") else len(rows), "bytes": 100},
+            common
+            | {
+                "request": "metrics",
+                "status": _STATUS[outcome],
+                "sample_count": len(rows) if window else None,
+                "new_samples": 0 if spec.get("stall") else len(rows),
+                "bytes": 100,
+            },
+            common
+            | {
+                "request": "scrape",
+                "status": _STATUS[outcome],
+                "sample_count": len(rows) if window else None,
+                "new_samples": 0 if spec.get("stall") else len(rows),
+                "bytes": 100,
+            },
         ]
         if outcome == "skipped":
             log = log[1:]
