@@ -1,7 +1,48 @@
-"""archiver: a complete, queryable Parquet history of Temporal Cloud OpenMetrics."""
+"""archiver: a complete, queryable Parquet history of Temporal Cloud OpenMetrics.
+
+The library behind the ``archiver`` command; everything the CLI does is a call here::
+
+    import archiver
+
+    settings = archiver.load_settings(archive="./archive")   # flag > env > archiver.toml
+    result = archiver.scrape_once(settings)                   # what cron runs
+    con = archiver.connect("./archive")                       # DuckDB with the views
+    archiver.reports.gaps(con, since="7d")                    # a polars DataFrame
+
+Names are imported lazily so that ``archiver --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY = {
+    "Archive": ("archiver.archive", "Archive"),
+    "ArchiverError": ("archiver.errors", "ArchiverError"),
+    "ScrapeResult": ("archiver.collect", "ScrapeResult"),
+    "Settings": ("archiver.config", "Settings"),
+    "connect": ("archiver.query", "connect"),
+    "load_settings": ("archiver.config", "load_settings"),
+    "refresh_descriptors": ("archiver.collect", "refresh_descriptors"),
+    "reports": ("archiver.reports", None),
+    "run_demo": ("archiver.demo", "run_demo"),
+    "scrape_once": ("archiver.collect", "scrape_once"),
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'archiver' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    return module if attr is None else getattr(module, attr)
+
+
+def __dir__() -> list[str]:
+    return __all__

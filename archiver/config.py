@@ -242,3 +242,14 @@ def check_endpoint(endpoint: str) -> None:
             f"endpoint {endpoint!r} uses plain http: the API key must travel over https "
             "(plain http is allowed only for 127.0.0.1, ::1 or localhost)"
         )
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings for library callers and notebooks: ``flags`` > environment > archiver.toml.
+
+    >>> load_settings(archive="/tmp/archive").archive
+    '/tmp/archive'
+    """
+    import os
+
+    return load(flags, os.environ)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,4 +52,4 @@ def source_options(f: F) -> F:
 
 def load_settings(**flags: Any) -> config.Settings:
     """Settings from flags, environment and archiver.toml (flag > env > file > default)."""
-    return config.load(flags, os.environ)
+    return config.load_settings(**flags)

@@ -1,0 +1,6 @@
+"""``python -m archiver`` is the ``archiver`` command."""
+
+from archiver.cli import main
+
+if __name__ == "__main__":
+    main()
