@@ -145,7 +145,7 @@ def build_topology(
     ns_action_limit = np.maximum(500.0, np.ceil(actions * rng.uniform(3, 8, n) / 100) * 100).astype(
         np.float64
     )
-    ns_action_limit[0] = max(50.0, float(np.round(actions[0] / 0.62 / 50) * 50))
+    ns_action_limit[0] = max(1.0, float(np.round(actions[0] / 0.62)))
 
     tq_ns, tq_name, tq_weight, tq_dep, tq_build, tq_prio2 = [], [], [], [], [], []
     wt_ns, wt_name, wt_weight = [], [], []
