@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, cast
 
 import polars as pl
 import pyarrow as pa
@@ -236,6 +236,7 @@ _MS_THRESHOLD = 1e11
 #: 9999-12-31T23:59:59.999Z; later timestamps are nonsense, and would overflow datetime.
 _MAX_MS = 253_402_300_799_999
 _SNIPPET = 60
+_NAMESPACE = "temporal_namespace"
 
 
 def parse(body: bytes) -> ParsedScrape:
@@ -272,7 +273,9 @@ def parse(body: bytes) -> ParsedScrape:
             errors.append((after.item(0, "lineno"), "content after # EOF"))
     families = _families(comments, errors)
     # A body without a single backslash needs none of the escape handling: skip those passes.
-    samples = _samples(frame.filter(~is_comment), "\\" in text, errors)
+    # Single spaces everywhere let value and timestamp be cut without a regex.
+    single_spaced = "\t" not in text and "  " not in text
+    samples = _samples(frame.filter(~is_comment), "\\" in text, single_spaced, errors)
     if errors:
         lineno, what = min(errors)
         _raise(frame, lineno, what)
@@ -328,9 +331,22 @@ _QUOTE = "\x00q"
 _TAIL_PARTS = r"[ \t]+(?P<value>[^ \t]+)[ \t]+(?P<ts>[^ \t]+)[ \t]*$"
 
 
-def _samples(lines: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -> pl.DataFrame:
+def _samples(
+    lines: pl.DataFrame, escapes: bool, single_spaced: bool, errors: list[tuple[int, str]]
+) -> pl.DataFrame:
     line = pl.col("line")
-    checked = lines.with_columns(valid=line.str.contains(_SAMPLE))
+    # Cutting a valid line at its quotes (escaped ones stood in for) gives 2k+1 pieces:
+    # 'metric{key1=', value1, ', key2=', value2, ..., '} 42.0 1609459200'; a line without labels
+    # is one piece. This one split replaces captures, which cost several times a plain match.
+    quoted = line
+    if escapes:
+        quoted = line.str.replace_all("\\\\", _BACKSLASH, literal=True).str.replace_all(
+            '\\"', _QUOTE, literal=True
+        )
+    # Validation and the split are independent, so one select runs them on separate threads.
+    checked = lines.select(
+        "lineno", "line", valid=line.str.contains(_SAMPLE), pieces=quoted.str.split('"')
+    )
     if not checked.get_column("valid").all():
         # Whitespace-only lines are blank lines, not broken samples.
         bad = checked.filter(~pl.col("valid") & (line.str.strip_chars(" \t") != "")).head(1)
@@ -338,23 +354,25 @@ def _samples(lines: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) 
             errors.append((bad.item(0, "lineno"), ""))  # _raise explains it
         checked = checked.filter("valid")
 
-    # Once the line is known to be valid, cutting it at its quotes (escaped ones stood in for)
-    # gives 2k+1 pieces: 'metric{key1=', value1, ', key2=', value2, ..., '} 42.0 1609459200';
-    # a line without labels is one piece. Captures over whole lines would cost several times
-    # more than this one split.
-    if escapes:
-        line = line.str.replace_all("\\\\", _BACKSLASH, literal=True).str.replace_all(
-            '\\"', _QUOTE, literal=True
-        )
     ts = pl.col("ts").cast(pl.Float64)
+    first = pl.col("pieces").list.first()
+    last = pl.col("pieces").list.last()
+    if single_spaced:
+        # The last piece is '} 42.0 1609459200' (or 'metric 42.0 1609459200' without labels).
+        tokens = last.str.strip_chars_end(" ").str.split(" ")
+        brace = first.str.find("{", literal=True)
+        cut = [
+            pl.when(brace.is_null()).then(tokens.list.first()).otherwise(first.str.head(brace)),
+            tokens.list.get(-2).alias("value"),
+            tokens.list.get(-1).alias("ts"),
+        ]
+    else:
+        tail = last.str.extract_groups(_TAIL_PARTS)
+        cut = [first.str.extract(f"^{_NAME}", 0), tail.struct.field("value", "ts")]
     parts = (
-        checked.select("lineno", pieces=line.str.split('"'))
+        checked.select("lineno", "pieces")
         .with_row_index("idx")
-        .with_columns(
-            metric=pl.col("pieces").list.first().str.extract(f"^{_NAME}", 0),
-            tail=pl.col("pieces").list.last().str.extract_groups(_TAIL_PARTS),
-        )
-        .unnest("tail")
+        .with_columns(cut[0].alias("metric"), *cut[1:])
         .with_columns(
             value=pl.col("value").cast(pl.Float64, strict=False),
             ts_ms=pl.when(ts >= _MS_THRESHOLD).then(ts).otherwise(ts * 1000).round(0),
@@ -403,26 +421,30 @@ def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -
                 pl.Series("namespace", [None], pl.Utf8).new_from_index(0, parts.height),
             ]
         )
-    texts = keyed.get_column("text").unique()
+    # Casting to Categorical interns each distinct key text once; only those few are cleaned.
+    texts = keyed.get_column("text").cast(pl.Categorical)
+    distinct = texts.unique()
     # The first key text also holds the metric name and the brace: 'metric{key1='.
-    names = texts.str.replace(r"^[^{]*\{", "").str.strip_chars(" \t,=")
+    names = distinct.cast(pl.Utf8).str.replace(r"^[^{]*\{", "").str.strip_chars(" \t,=")
     sorted_names = names.unique().sort()
-    ranks = names.rank("dense").cast(pl.UInt64) - 1
-    rank = pl.col("text").replace_strict(texts, ranks, return_dtype=pl.UInt64)
     width = max(len(sorted_names), 1)
-    composite = keyed.select(pl.col("idx").cast(pl.UInt64) * width + rank).to_series()
+    ranks = names.rank("dense").cast(pl.UInt64) - 1
+    rank = texts.to_physical().replace_strict(distinct.to_physical(), ranks, return_dtype=pl.UInt64)
+    composite = keyed.get_column("idx").cast(pl.UInt64) * width + rank
     order = composite.arg_sort()
     composite = composite.gather(order)
-    pairs = keyed.select(
-        pl.col("idx").gather(order),
-        pl.lit(sorted_names).gather(pl.lit(composite % width)).alias("key"),
-        pl.col("raw").gather(order),
+    pairs = keyed.select(pl.col("idx").gather(order), pl.col("raw").gather(order)).with_columns(
+        rank=composite % width
     )
+    key = pl.lit(sorted_names).gather(pl.col("rank")).alias("key")
     dup = (composite == composite.shift(1)).arg_true().head(1)
     if len(dup):
         lineno = parts.item(pairs.item(dup[0], "idx"), "lineno")
-        errors.append((lineno, f"duplicate label name {pairs.item(dup[0], 'key')!r}"))
-    key = pl.col("key")
+        errors.append(
+            (lineno, f"duplicate label name {sorted_names[pairs.item(dup[0], 'rank')]!r}")
+        )
+    name_list: list[str] = sorted_names.to_list()
+    ns_rank = name_list.index(_NAMESPACE) if _NAMESPACE in name_list else None
 
     raw = pl.col("raw")
     canonical = value = raw
@@ -440,8 +462,12 @@ def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -
         idx,
         labels=pl.struct(key, value.alias("value")),
         # Canonical escaping is the input's own: the validating pattern admits only \\ \" \n.
-        pairs=key + '="' + canonical + '"',
-        namespace=pl.when(key == "temporal_namespace").then(value),
+        pairs=pl.concat_str(
+            pl.lit(sorted_names + '="').gather(pl.col("rank")), canonical, pl.lit('"')
+        ),
+        namespace=pl.when(pl.col("rank") == ns_rank).then(value)
+        if ns_rank is not None
+        else pl.lit(None, dtype=pl.Utf8),
     )
     # The pairs are sorted by sample, so each sample's run starts where a binary search puts it;
     # Arrow builds the list columns from those offsets without touching the values.
@@ -466,12 +492,9 @@ def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -
 def _from_offsets(offsets: pa.Array, values: pl.Series) -> pl.Series:
     # The newest compat level hands polars' string views to Arrow as they are: no copy.
     arrow = values.to_arrow(compat_level=pl.CompatLevel.newest())
-    lists = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, arrow))
-    assert isinstance(lists, pl.Series)
-    return lists
+    return cast(pl.Series, pl.from_arrow(pa.LargeListArray.from_arrays(offsets, arrow)))
 
 
-_PY_SAMPLE = re.compile(_SAMPLE)
 _PY_HEAD = re.compile(rf"^({_NAME})(?:\{{({_BLOCK})\}})?(?=[ \t]|$)")
 _PY_VALUE = re.compile(rf"^{_VALUE}$")
 _PY_TS = re.compile(rf"^{_TS}$")
