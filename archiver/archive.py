@@ -134,12 +134,14 @@ class Archive:
             return []
         except OSError as exc:
             raise StorageError(f"cannot list {root}: {exc}") from exc
+        # Hidden directories (a compaction's staging area, a partition being deleted) are out
+        # of sight for every reader, the way Spark and Hive skip names starting with _ or .
         return sorted(
             i.path
             for i in infos
             if i.type == pafs.FileType.File
             and i.base_name.endswith(".parquet")
-            and not i.base_name.startswith(("_", "."))
+            and not any(part.startswith(("_", ".")) for part in i.path[len(root) + 1 :].split("/"))
         )
 
     def files_in(self, directory: str) -> list[str]:
