@@ -468,6 +468,8 @@ def test_render_parse_round_trip(
     scrape = parse(body)
     assert scrape.eof
     assert_frame_equal(scrape.samples, expected_samples(rows))
+    # A tab anywhere sends the parser down its regex path for value and timestamp: same answer.
+    assert_frame_equal(parse(b"# note:\t \n" + body).samples, scrape.samples)
     names = list(dict.fromkeys([r[0] for r in rows] + empties))
     assert scrape.families == tuple(names)
 
@@ -542,6 +544,13 @@ def test_agrees_with_prometheus_client_openmetrics_parser() -> None:
     ]
     assert len(mine) == len(theirs) == 2000
     assert sorted(mine, key=repr) == sorted(theirs, key=repr)
+
+
+def test_realistic_body_with_escapes_matches_expectation() -> None:
+    rows = realistic_rows(3000)
+    for unit in ("s", "ms"):
+        body = render(frame(rows), ts_unit=unit, space_after_comma=True)
+        assert_frame_equal(parse(body).samples, expected_samples(rows))
 
 
 def test_parsed_scrape_is_frozen() -> None:
