@@ -168,6 +168,7 @@ class _Run:
         self.rows: list[dict[str, Any]] = []
         self.frames: list[pl.DataFrame] = []
         self.pieces: list[PieceResult] = []
+        self.next_plan: list[Shard] = []
         self.state = _State.load(archive)
 
     # -- the run ---------------------------------------------------------------------------
@@ -190,9 +191,8 @@ class _Run:
         outcome = _ERROR_OUTCOMES[type(error)] if error else self._overall()
         if outcome == "complete":
             self.state.last_complete_window = self.target
-        leaves = [p.shard for p in self.pieces if p.outcome == "complete"]
-        if leaves and outcome == "complete":
-            plan.shards = leaves
+        if self.next_plan and error is None:
+            plan.shards = self.next_plan
         self.archive.write_state(PLAN, plan.dumps())
         self.state.save(self.archive)
         result = self._finish(outcome, new_samples=new, error=error)
@@ -201,23 +201,35 @@ class _Run:
         return result
 
     def _fetch_all(self, plan: Plan) -> None:
+        """Fetch every piece of the plan, splitting truncated ones while the budget allows.
+
+        ``self.next_plan`` collects the pieces the next run should start from: the ones that
+        worked, and the children of any split this run could not afford.
+        """
         queue = list(plan.shards)
         for _ in range(1_000):  # bounded: each split consumes budget, which runs out first
             if not queue:
-                return
+                break
             shard = queue.pop(0)
             piece = self._fetch(shard, plan)
             self.pieces.append(piece)
             if piece.outcome != "limited":
+                self.next_plan.append(shard)
                 continue
             children = split(shard, plan.sizes, self.state.known_metrics, self.settings.point_cap)
             if not children:
                 piece.error = "cannot split further: one metric of one namespace exceeds the cap"
+                self.next_plan.append(shard)
             elif len(children) + len(queue) > self.budget.remaining():
-                piece.error = f"budget too short to split into {len(children)} pieces"
+                piece.error = (
+                    f"budget too short to split into {len(children)} pieces now; "
+                    "the next scrape starts from them"
+                )
+                self.next_plan.extend(children)
             else:
                 piece.outcome = "split"
                 queue.extend(children)
+        self.next_plan.extend(queue)
 
     def _fetch(self, shard: Shard, plan: Plan) -> PieceResult:
         from archiver import openmetrics
@@ -384,7 +396,14 @@ class _State:
 
     @property
     def known_metrics(self) -> list[str]:
-        return sorted(self.metrics)
+        """Metric names from descriptors, scrapes, and the catalog shipped with archiver.
+
+        A metric split can only ask for names it knows; the catalog makes sure the very first
+        split, before any descriptors were fetched, misses nothing documented.
+        """
+        from archiver.simulator.catalog import load_catalog
+
+        return sorted(self.metrics | {m.name for m in load_catalog()})
 
     def note_metric(self, name: str) -> None:
         self.metrics.add(name)

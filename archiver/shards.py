@@ -71,6 +71,10 @@ class Sizes:
             key = (namespace, metric)
             self.by_pair[key] = max(self.by_pair.get(key, 0), n)
 
+    def namespaces_under(self, pattern: str) -> int:
+        """How many namespaces seen so far match ``pattern``."""
+        return len({ns for ns, _ in self.by_pair if fnmatch.fnmatchcase(ns, pattern)})
+
     def weight(self, namespace_patterns: Sequence[str], metrics: Sequence[str]) -> int:
         chosen = set(metrics)
         return sum(
@@ -93,25 +97,30 @@ def _expand(pattern: str) -> list[str] | None:
     return ([prefix] if prefix else []) + children
 
 
-def _pack(weighted: list[tuple[int, str]], bins: int) -> list[tuple[str, ...]]:
+def _pack(
+    weighted: list[tuple[int, str]], bins: int, *, spread_unseen: bool
+) -> list[tuple[str, ...]]:
     """Group names into at most ``bins`` groups of balanced weight (longest-processing-time).
 
-    Names with no weight seen yet ride along with the lightest group, so that they cost no
-    request of their own; they form a group only where nothing else could.
+    Names with no weight seen yet are dealt out evenly with ``spread_unseen`` (metrics cut off
+    by the truncation: nothing says which are big), else they ride along with the lightest
+    group (namespace prefixes nobody uses: most of them are empty, and cost no request).
     """
     heavy = sorted(((w, n) for w, n in weighted if w > 0), key=lambda x: (-x[0], x[1]))
     empty = sorted(n for w, n in weighted if w <= 0)
-    count = max(1, min(bins, len(heavy)))
+    count = max(1, min(bins, len(heavy) + len(empty)))
     loads = [0] * count
     groups: list[list[str]] = [[] for _ in range(count)]
     for weight, name in heavy:
         i = min(range(count), key=lambda j: (loads[j], len(groups[j])))
         loads[i] += weight
         groups[i].append(name)
-    if empty and len(heavy) < 2:
-        groups.append(empty)  # a split needs two pieces; the unseen ones are the second
-    elif empty:
-        groups[min(range(count), key=lambda j: loads[j])].extend(empty)
+    lightest_first = sorted(range(count), key=lambda j: (loads[j], len(groups[j])))
+    # Without spreading, the unseen go together: into the lightest group, or into a group of
+    # their own where a single heavy name would otherwise leave nothing to split off.
+    targets = lightest_first if spread_unseen else lightest_first[:1]
+    for k, name in enumerate(empty):
+        groups[targets[k % len(targets)]].append(name)
     return [tuple(sorted(g)) for g in groups if g]
 
 
@@ -134,7 +143,14 @@ def split(
     if by_namespace:
         return by_namespace
     metrics = list(shard.metrics) or sorted(set(known_metrics) | {m for _, m in sizes.by_pair})
-    groups = _pack([(sizes.weight(shard.namespaces, [m]), m) for m in metrics], bins)
+    weighted = [(sizes.weight(shard.namespaces, [m]), m) for m in metrics]
+    seen = [w for w, _ in weighted if w > 0]
+    if seen:
+        # Metrics past the truncation point were never seen: assume they are as big as the
+        # ones that were, rather than free.
+        estimate = total * len(weighted) / len(seen)
+        bins = max(bins, math.ceil(estimate / target))
+    groups = _pack(weighted, bins, spread_unseen=True)
     if len(groups) < 2:
         return []
     return [Shard(namespaces=shard.namespaces, metrics=g) for g in groups]
@@ -143,18 +159,28 @@ def split(
 def _split_namespaces(shard: Shard, sizes: Sizes, bins: int, target: int) -> list[Shard]:
     patterns = list(shard.namespaces or ("*",))
     weighted = [(sizes.weight([p], shard.metrics), p) for p in patterns]
-    # Expand the heaviest prefix while it alone would overflow a piece; a few times at most,
-    # since every expansion adds ~38 patterns to some request's URL.
+    # Expand the heaviest prefix while it alone would overflow a piece, or holds all the weight
+    # seen, and still holds more than one namespace; a few times at most, since every expansion
+    # adds ~38 patterns to some request's URL.
     for _ in range(MAX_EXPANSIONS):
-        too_big = [(w, p) for w, p in weighted if w > target and _expand(p)]
-        if not too_big:
+        heavy = [(w, p) for w, p in weighted if w > 0]
+        candidates = [
+            (w, p)
+            for w, p in heavy
+            if (w > target or len(heavy) == 1) and _expand(p) and sizes.namespaces_under(p) > 1
+        ]
+        if not candidates:
             break
-        w, p = max(too_big)
+        w, p = max(candidates)
         weighted.remove((w, p))
         weighted += [(sizes.weight([c], shard.metrics), c) for c in _expand(p) or []]
-    if sum(1 for w, _ in weighted if w > 0) < 2:
-        return []  # one namespace (or prefix) holds it all: only a metric split can help
-    return [Shard(namespaces=g, metrics=shard.metrics) for g in _pack(weighted, bins)]
+    heavy = [(w, p) for w, p in weighted if w > 0]
+    if len(heavy) < 2 and not (heavy and sizes.namespaces_under(heavy[0][1]) > 1):
+        return []  # one namespace holds it all: only a metric split can help
+    return [
+        Shard(namespaces=g, metrics=shard.metrics)
+        for g in _pack(weighted, bins, spread_unseen=False)
+    ]
 
 
 @dataclass
