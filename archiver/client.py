@@ -99,7 +99,15 @@ class Client:
         self._budget = budget
         self._clock = clock
         self._sleep = sleep
-        verify: Any = ca_file if ca_file else True
+        verify: Any = True
+        if ca_file:
+            import ssl
+
+            import certifi
+
+            # Trust the usual roots plus the extra CA (a private proxy, the simulator).
+            verify = ssl.create_default_context(cafile=certifi.where())
+            verify.load_verify_locations(cafile=ca_file)
         self._http = httpx.Client(
             base_url=endpoint.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -179,6 +187,13 @@ class Client:
         def stop(state: tenacity.RetryCallState) -> bool:
             return self._clock() + (state.upcoming_sleep or 0.0) >= deadline
 
+        answered: list[Attempt] = []  # attempts that brought data, even incomplete
+
+        def keep(attempt: Attempt) -> Attempt:
+            if attempt.body is not None and attempt.outcome in ("limited", "unknown"):
+                answered.append(attempt)
+            return attempt
+
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_result(lambda a: a.transient),
             wait=wait,
@@ -187,7 +202,11 @@ class Client:
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
             reraise=True,
         )
-        result: Attempt = retrying(once)
+        result: Attempt = retrying(lambda: keep(once()))
+        # A retry that ended without an answer must not throw away the data an earlier
+        # attempt did bring (an `unknown` answer is still most of the window).
+        if result.body is None and answered:
+            return answered[-1]
         return result
 
     def descriptors(

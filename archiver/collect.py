@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 PLAN = "shards.json"
 STATE = "state.json"
-#: Seconds into the minute at which a cron-started scrape sends its first request: the server
-#: flips its window right at the minute plus its offset, and a request at that instant can get
-#: the old window (and miss the new one for good).
+#: Seconds into the minute at which a cron-started scrape sends its first request (the
+#: ``phase`` setting's default): the server flips its window right at the minute plus its
+#: offset, and a request at that instant can get the old window (and miss the new one for good).
 PHASE = 20.0
 #: How many times a stalled answer (an already-stored window) is asked again within one run.
 STALL_RETRIES = 2
@@ -104,12 +104,12 @@ def scrape_once(
     sleep: Callable[[float], None] = time.sleep,
     transport: httpx.BaseTransport | None = None,
     lock_wait: float = 5.0,
-    phase: float | None = PHASE,
+    phase: float | None = None,
 ) -> ScrapeResult:
     """Scrape the current window once into the archive; see the module docstring.
 
     ``phase``: wait until this many seconds into the minute before the first request (cron
-    starts us at second 0); ``None`` sends at once.
+    starts us at second 0); default ``settings.phase``; 0 sends at once.
     """
     settings.require_key()
     archive = Archive.open(settings.archive, s3_endpoint=settings.s3_endpoint)
@@ -122,7 +122,8 @@ def scrape_once(
         target = minute_floor(started - settings.offset)
         return ScrapeResult(scrape_id, target, "skipped", message="another scrape is running")
     try:
-        if phase is not None:
+        phase = settings.phase if phase is None else phase
+        if phase > 0:
             minute_start = math.floor(started / 60.0) * 60.0
             if clock() < minute_start + phase:
                 sleep(minute_start + phase - clock())

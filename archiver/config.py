@@ -63,6 +63,7 @@ class Settings:
     max_requests_per_scrape: int = 8  # a scrape's share of the budget, retries and shards included
     point_cap: int = 30_000  # datapoints per response before X-Completeness: limited
     offset: int = 120  # seconds the served minute lags behind now
+    phase: float = 20.0  # seconds into the minute a cron-started scrape waits before asking
     descriptors_every: int = 86_400  # seconds between automatic descriptor refreshes
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -100,12 +101,14 @@ _ENV: dict[str, str | None] = {
     "max_requests_per_scrape": "ARCHIVER_MAX_REQUESTS_PER_SCRAPE",
     "point_cap": "ARCHIVER_POINT_CAP",
     "offset": "ARCHIVER_OFFSET",
+    "phase": "ARCHIVER_PHASE",
     "descriptors_every": "ARCHIVER_DESCRIPTORS_EVERY",
     "namespaces": None,
     "metrics": None,
     "labels": None,
 }
 _TOML_ONLY_FORBIDDEN = {"api_key", "sources"}
+_ZERO_ALLOWED = {"phase"}
 
 
 def load(
@@ -208,11 +211,12 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return bool(value)
         if isinstance(default, (int, float)):
             number = type(default)(value)
-            if number <= 0:
+            if number < 0 or (number == 0 and name not in _ZERO_ALLOWED):
                 raise ValueError
             return number
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {name} must be a positive number, not {value!r}") from None
+        kind = "a number >= 0" if name in _ZERO_ALLOWED else "a positive number"
+        raise ConfigError(f"{origin}: {name} must be {kind}, not {value!r}") from None
     return None if value is None else str(value)
 
 

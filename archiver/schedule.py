@@ -55,6 +55,7 @@ def run(
     if interval < 1:
         raise ConfigError("--interval must be at least 1 second")
     stop = stop or threading.Event()
+
     def wait(seconds: float) -> None:
         if sleep is not None:
             sleep(seconds)
@@ -63,14 +64,12 @@ def run(
 
     done = 0
     while not stop.is_set() and (count is None or done < count):
-        tick = next_tick(clock(), interval)
+        tick = next_tick(clock(), interval, settings.phase)
         wait(max(0.0, tick - clock()))
         if stop.is_set():
             break
         try:
-            on_result(
-                scrape_once(settings, clock=clock, sleep=wait, transport=transport, phase=None)
-            )
+            on_result(scrape_once(settings, clock=clock, sleep=wait, transport=transport, phase=0))
         except ConfigError:
             raise
         except ArchiverError as exc:

@@ -51,7 +51,7 @@ def metric_requests(sim: Simulator) -> list[RequestRecord]:
 
 def scrape(sim: Simulator, clock: Clock, settings: config.Settings) -> object:
     return scrape_once(
-        settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=None
+        settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=0
     )
 
 
