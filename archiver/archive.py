@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
@@ -288,9 +288,47 @@ def _fsync_dir(path: str) -> None:
         _fsync(path)
 
 
+#: Any one of these tells the AWS SDK where credentials come from.
+_AWS_CREDENTIAL_SOURCES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+def s3_credentials_problem(env: Mapping[str, str], home: str) -> str | None:
+    """What to set when no S3 credentials are configured (None when some source exists).
+
+    Without this check the AWS SDK falls back to instance metadata (seconds of timeouts off
+    EC2) and then to unsigned requests, which fail much later with a bare 403.
+    """
+    if env.get("AWS_ACCESS_KEY_ID") and not env.get("AWS_SECRET_ACCESS_KEY"):
+        return "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both"
+    if any(env.get(name) for name in _AWS_CREDENTIAL_SOURCES):
+        return None
+    shared = [
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"),
+        env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"),
+    ]
+    if any(os.path.isfile(p) for p in shared):
+        return None
+    return (
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
+        "or ~/.aws/credentials); for an S3-compatible server also set ARCHIVER_S3_ENDPOINT"
+    )
+
+
 def _s3_filesystem(endpoint: str | None) -> pafs.FileSystem:
     import pyarrow.fs as pafs
 
+    # The AWS SDK inside pyarrow reads these same variables; checking them first turns a late,
+    # vague failure into a configuration error that says what to set.
+    problem = s3_credentials_problem(os.environ, os.path.expanduser("~"))
+    if problem:
+        raise ConfigError(problem)
     kwargs: dict[str, object] = {}
     if endpoint:
         kwargs["endpoint_override"] = endpoint

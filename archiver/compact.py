@@ -452,10 +452,11 @@ def _upgrade_column(column: Any, target: Any, path: str, name: str) -> Any:
             if column.type.tz is None:
                 column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
             return column.cast(target, safe=False)
-        if pa.types.is_map(target) and pa.types.is_list(column.type):
+        listed = pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+        if pa.types.is_map(target) and listed:
             entries = column.flatten()
             return pa.MapArray.from_arrays(
-                column.offsets,
+                column.offsets.cast(pa.int32()),
                 entries.field("key").cast(pa.string()),
                 entries.field("value").cast(pa.string()),
                 type=target,
@@ -597,18 +598,16 @@ def _repair_dir(parent: str) -> list[str]:
             shutil.rmtree(entry.path, ignore_errors=True)
             done.append(entry.path)
         elif name.startswith((STAGING, OLD)):
-            live = f"{parent}/{name.split('-', 2)[2]}"
-            if not os.path.exists(live):
-                # Only the two-rename fallback can leave the partition missing; the staging
-                # directory then holds the verified merged set, the _old- one the inputs.
-                token = name.split("-", 2)[1]
-                candidates = [f"{parent}/{STAGING}{token}-", f"{parent}/{OLD}{token}-"]
-                for prefix in candidates:
-                    src = prefix + live.rsplit("/", 1)[1]
-                    if os.path.isdir(src):
-                        os.rename(src, live)
-                        done.append(f"{src} -> {live}")
-                        break
+            _, token, live_name = name.split("-", 2)
+            live = f"{parent}/{live_name}"
+            old = f"{parent}/{OLD}{token}-{live_name}"
+            staged = f"{parent}/{STAGING}{token}-{live_name}"
+            if not os.path.exists(live) and os.path.isdir(old):
+                # Only the two-rename fallback leaves the partition missing, and only after
+                # the merged set was verified: put it in place (or the inputs, if it is gone).
+                source = staged if os.path.isdir(staged) else old
+                os.rename(source, live)
+                done.append(f"{source} -> {live}")
             if os.path.isdir(entry.path):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 done.append(entry.path)
