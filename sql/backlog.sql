@@ -4,55 +4,86 @@
 -- same queue at different priorities (or worker builds) in one minute add up to the queue's
 -- backlog. Poll rates are per-second averages: their sums over an hour are "how much happened",
 -- where a missing minute does count as zero.
--- Only the four metrics below are read, and the metric filter comes first, so the labels map is
--- decoded for those rows alone.
+-- Only the four metrics below are read (the metric filter comes first), and the queue is taken
+-- from each distinct series' text, so the labels map is never decoded.
 
 CREATE OR REPLACE MACRO backlog_minutes(since, until, namespaces) AS TABLE
-SELECT
-    namespace,
-    labels['temporal_task_queue'] AS task_queue,
-    coalesce(labels['task_type'], '') AS task_type,
-    ts,
-    sum(value) FILTER (WHERE metric = 'temporal_cloud_v1_approximate_backlog_count') AS backlog,
-    sum(value) FILTER (WHERE metric = 'temporal_cloud_v1_poll_success_count') AS poll_success,
-    sum(value) FILTER (WHERE metric = 'temporal_cloud_v1_poll_success_sync_count') AS poll_sync,
-    sum(value) FILTER (WHERE metric = 'temporal_cloud_v1_poll_timeout_count') AS poll_timeout
-FROM window_samples(since, until, namespaces)
-WHERE metric IN (
-    'temporal_cloud_v1_approximate_backlog_count',
-    'temporal_cloud_v1_poll_success_count',
-    'temporal_cloud_v1_poll_success_sync_count',
-    'temporal_cloud_v1_poll_timeout_count'
+WITH rows AS (
+    SELECT namespace, series, metric, ts, value
+    FROM window_samples(since, until, namespaces)
+    WHERE metric IN (
+        'temporal_cloud_v1_approximate_backlog_count',
+        'temporal_cloud_v1_poll_success_count',
+        'temporal_cloud_v1_poll_success_sync_count',
+        'temporal_cloud_v1_poll_timeout_count'
+    )
+),
+-- the queue of each distinct series, read once per series from the series text rather than
+-- once per sample from the labels map (MATERIALIZED: otherwise the optimizer moves the regex
+-- above the join, onto every sample)
+queues AS MATERIALIZED (
+    SELECT
+        namespace, series,
+        nullif(regexp_extract(series, '[{,]\s*temporal_task_queue="((?:[^"\\]|\\.)*)"', 1), '')
+            AS task_queue,
+        regexp_extract(series, '[{,]\s*task_type="((?:[^"\\]|\\.)*)"', 1) AS task_type
+    FROM (SELECT DISTINCT namespace, series FROM rows)
 )
-GROUP BY ALL;
+SELECT
+    r.namespace, q.task_queue, q.task_type, r.ts,
+    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+        AS backlog,
+    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_count')
+        AS poll_success,
+    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_sync_count')
+        AS poll_sync,
+    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_timeout_count')
+        AS poll_timeout
+FROM rows AS r
+JOIN queues AS q USING (namespace, series)
+WHERE q.task_queue IS NOT NULL
+GROUP BY r.namespace, q.task_queue, q.task_type, r.ts;
 
--- One row per queue and hour in which the queue reported a backlog or poll activity.
-CREATE OR REPLACE MACRO backlog_report(since, until, namespaces) AS TABLE
+-- Hourly aggregates per queue, with the raw poll sums the trend needs for window-wide rates.
+CREATE OR REPLACE MACRO backlog_hours(since, until, namespaces) AS TABLE
 SELECT
     namespace,
     task_queue,
     task_type,
-    date_trunc('hour', ts) AS hour,
+    -- hour buckets by arithmetic: date_trunc on TIMESTAMPTZ goes through ICU, far slower
+    to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour,
     count(backlog) AS minutes_reported,
-    CASE WHEN count(backlog) > 0 THEN 'reported' ELSE 'no backlog reported' END AS backlog_status,
     min(backlog) AS backlog_min,
-    round(avg(backlog), 2) AS backlog_avg,
+    avg(backlog) AS backlog_avg,
     max(backlog) AS backlog_max,
-    round(quantile_cont(backlog, 0.95), 2) AS backlog_p95,
-    round(sum(poll_success) / nullif(sum(poll_success) + sum(poll_timeout), 0), 4)
-        AS poll_success_rate,
-    round(sum(poll_sync) / nullif(sum(poll_success), 0), 4) AS sync_match_rate
+    quantile_cont(backlog, 0.95) AS backlog_p95,
+    sum(poll_success) AS poll_success,
+    sum(poll_sync) AS poll_sync,
+    sum(poll_timeout) AS poll_timeout
 FROM backlog_minutes(since, until, namespaces)
-WHERE task_queue IS NOT NULL
-GROUP BY namespace, task_queue, task_type, date_trunc('hour', ts)
+GROUP BY namespace, task_queue, task_type, floor(epoch(ts) / 3600);
+
+-- One row per queue and hour in which the queue reported a backlog or poll activity.
+CREATE OR REPLACE MACRO backlog_report(since, until, namespaces) AS TABLE
+SELECT
+    namespace, task_queue, task_type, hour, minutes_reported,
+    CASE WHEN minutes_reported > 0 THEN 'reported' ELSE 'no backlog reported' END
+        AS backlog_status,
+    backlog_min,
+    round(backlog_avg, 2) AS backlog_avg,
+    backlog_max,
+    round(backlog_p95, 2) AS backlog_p95,
+    round(poll_success / nullif(poll_success + poll_timeout, 0), 4) AS poll_success_rate,
+    round(poll_sync / nullif(poll_success, 0), 4) AS sync_match_rate
+FROM backlog_hours(since, until, namespaces)
 ORDER BY namespace, task_queue, task_type, hour;
 
 -- One row per queue over the whole window. The slope is fitted to the hourly averages (tasks per
 -- hour); a queue is `rising` when it reported in at least 3 hours, the slope is positive and
 -- the line explains at least half of the variation (r2 >= 0.5), so one spike is not a trend.
 CREATE OR REPLACE MACRO backlog_trends_report(since, until, namespaces) AS TABLE
-WITH hourly AS (
-    SELECT * FROM backlog_report(since, until, namespaces)
+WITH hourly AS MATERIALIZED (
+    SELECT * FROM backlog_hours(since, until, namespaces)
 ),
 fit AS (
     SELECT
@@ -61,37 +92,29 @@ fit AS (
         CAST(sum(minutes_reported) AS BIGINT) AS minutes_reported,
         min(hour) FILTER (WHERE minutes_reported > 0) AS first_hour,
         max(hour) FILTER (WHERE minutes_reported > 0) AS last_hour,
-        arg_min(backlog_avg, hour) FILTER (WHERE minutes_reported > 0) AS first_avg,
-        arg_max(backlog_avg, hour) FILTER (WHERE minutes_reported > 0) AS last_avg,
+        round(arg_min(backlog_avg, hour) FILTER (WHERE minutes_reported > 0), 2) AS first_avg,
+        round(arg_max(backlog_avg, hour) FILTER (WHERE minutes_reported > 0), 2) AS last_avg,
         max(backlog_max) AS backlog_max,
         regr_slope(backlog_avg, epoch(hour) / 3600) AS slope,
-        regr_r2(backlog_avg, epoch(hour) / 3600) AS r2
-    FROM hourly
-    GROUP BY namespace, task_queue, task_type
-),
-rates AS (
-    SELECT
-        namespace, task_queue, task_type,
+        regr_r2(backlog_avg, epoch(hour) / 3600) AS r2,
         round(sum(poll_success) / nullif(sum(poll_success) + sum(poll_timeout), 0), 4)
             AS poll_success_rate,
         round(sum(poll_sync) / nullif(sum(poll_success), 0), 4) AS sync_match_rate
-    FROM backlog_minutes(since, until, namespaces)
-    WHERE task_queue IS NOT NULL
+    FROM hourly
     GROUP BY namespace, task_queue, task_type
 )
 SELECT
-    f.namespace, f.task_queue, f.task_type,
-    CASE WHEN f.hours_reported > 0 THEN 'reported' ELSE 'no backlog reported' END
+    namespace, task_queue, task_type,
+    CASE WHEN hours_reported > 0 THEN 'reported' ELSE 'no backlog reported' END
         AS backlog_status,
-    f.hours_reported, f.minutes_reported, f.first_hour, f.last_hour,
-    f.first_avg, f.last_avg, f.backlog_max,
-    round(f.slope, 3) AS slope_per_hour,
-    round(f.r2, 3) AS r2,
-    coalesce(f.hours_reported >= 3 AND f.slope > 0 AND f.r2 >= 0.5, false) AS rising,
-    r.poll_success_rate, r.sync_match_rate
-FROM fit AS f
-JOIN rates AS r USING (namespace, task_queue, task_type)
-ORDER BY rising DESC, f.slope DESC NULLS LAST, f.namespace, f.task_queue, f.task_type;
+    hours_reported, minutes_reported, first_hour, last_hour,
+    first_avg, last_avg, backlog_max,
+    round(slope, 3) AS slope_per_hour,
+    round(r2, 3) AS r2,
+    coalesce(hours_reported >= 3 AND slope > 0 AND r2 >= 0.5, false) AS rising,
+    poll_success_rate, sync_match_rate
+FROM fit
+ORDER BY rising DESC, slope DESC NULLS LAST, namespace, task_queue, task_type;
 
 CREATE OR REPLACE VIEW backlog AS
 SELECT * FROM backlog_report(
