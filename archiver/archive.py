@@ -30,6 +30,8 @@ from archiver.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from archiver.config import Settings
     import pyarrow.fs as pafs
 
 TABLES = ("samples", "scrapes", "descriptors")
@@ -82,9 +84,17 @@ class Archive:
     uri: str
     fs: pafs.FileSystem
     base: str
+    #: fsync files and directories before a write counts as done (off only for throwaway
+    #: archives such as the demo's and tests': a process crash loses nothing either way).
+    durable: bool = True
 
     @classmethod
-    def open(cls, uri: str, *, s3_endpoint: str | None = None) -> Archive:
+    def from_settings(cls, settings: Settings) -> Archive:
+        """The archive the settings name."""
+        return cls.open(settings.archive, s3_endpoint=settings.s3_endpoint, durable=settings.fsync)
+
+    @classmethod
+    def open(cls, uri: str, *, s3_endpoint: str | None = None, durable: bool = True) -> Archive:
         """Resolve ``uri`` (a local path or ``s3://bucket/prefix``) without touching it."""
         import pyarrow.fs as pafs
 
@@ -93,13 +103,13 @@ class Archive:
             if not bucket_prefix:
                 raise ConfigError("the S3 archive needs a bucket: use s3://bucket/prefix")
             fs = _s3_filesystem(s3_endpoint)
-            return cls(uri=uri.rstrip("/"), fs=fs, base=bucket_prefix)
+            return cls(uri=uri.rstrip("/"), fs=fs, base=bucket_prefix, durable=durable)
         if "://" in uri:
             raise ConfigError(
                 f"unsupported archive location {uri!r}: use a local path or s3://bucket/prefix"
             )
         path = os.path.abspath(os.path.expanduser(uri))
-        return cls(uri=path, fs=pafs.LocalFileSystem(), base=path)
+        return cls(uri=path, fs=pafs.LocalFileSystem(), base=path, durable=durable)
 
     @property
     def is_local(self) -> bool:
@@ -209,12 +219,14 @@ class Archive:
             tmp = f"{directory}/{TMP_PREFIX}{name}{TMP_SUFFIX}"
             try:
                 pq.write_table(table, tmp, **options)
-                _fsync(tmp)
+                if self.durable:
+                    _fsync(tmp)
                 os.replace(tmp, final)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-            _fsync_dir(directory)
+            if self.durable:
+                _fsync_dir(directory)
         except OSError as exc:
             raise StorageError(f"cannot write to {directory}: {exc.strerror or exc}") from exc
         return final
@@ -268,7 +280,8 @@ class Archive:
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if self.durable:
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -112,7 +112,7 @@ def scrape_once(
     starts us at second 0); default ``settings.phase``; 0 sends at once.
     """
     settings.require_key()
-    archive = Archive.open(settings.archive, s3_endpoint=settings.s3_endpoint)
+    archive = Archive.from_settings(settings)
     started = clock()
     scrape_id = uuid.uuid4().hex
     try:
@@ -505,7 +505,7 @@ def refresh_descriptors(
     from archiver import descriptors
 
     settings.require_key()
-    archive = Archive.open(settings.archive, s3_endpoint=settings.s3_endpoint)
+    archive = Archive.from_settings(settings)
     budget = Budget(archive, per_hour=settings.budget_per_hour, clock=clock)
     started = clock()
     scrape_id = uuid.uuid4().hex

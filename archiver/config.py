@@ -65,6 +65,7 @@ class Settings:
     offset: int = 120  # seconds the served minute lags behind now
     phase: float = 20.0  # seconds into the minute a cron-started scrape waits before asking
     descriptors_every: int = 86_400  # seconds between automatic descriptor refreshes
+    fsync: bool = True  # make every write durable before it counts; off only for scratch archives
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def require_key(self) -> Secret:
@@ -103,12 +104,23 @@ _ENV: dict[str, str | None] = {
     "offset": "ARCHIVER_OFFSET",
     "phase": "ARCHIVER_PHASE",
     "descriptors_every": "ARCHIVER_DESCRIPTORS_EVERY",
+    "fsync": "ARCHIVER_FSYNC",
     "namespaces": None,
     "metrics": None,
     "labels": None,
 }
 _TOML_ONLY_FORBIDDEN = {"api_key", "sources"}
 _ZERO_ALLOWED = {"phase"}
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def load(
@@ -208,7 +220,12 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             items = [value] if isinstance(value, str) else list(value)
             return tuple(str(v) for v in items)
         if isinstance(default, bool):
-            return bool(value)
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in _BOOLEANS:
+                raise ConfigError(f"{origin}: {name} must be true or false, not {value!r}")
+            return _BOOLEANS[text]
         if isinstance(default, (int, float)):
             number = type(default)(value)
             if number < 0 or (number == 0 and name not in _ZERO_ALLOWED):

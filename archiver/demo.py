@@ -78,7 +78,7 @@ def run_demo(
     account = Account(AccountSpec.small(seed=seed))
 
     history = 0
-    target = Archive.open(archive)
+    target = Archive.open(archive, durable=False)
     day = start
     while day < live_start:
         until = min(live_start, (day + timedelta(days=1)).replace(hour=0, minute=0))
@@ -99,6 +99,7 @@ def run_demo(
         archive=archive,
         endpoint="https://simulator.invalid",
         api_key=config.Secret(DEMO_KEY),
+        fsync=False,  # a throwaway archive: durability against power loss buys nothing here
     )
     transport = simulator.transport()
     outcomes: dict[str, int] = {}
