@@ -192,6 +192,9 @@ class _Run:
         outcome = _ERROR_OUTCOMES[type(error)] if error else self._overall()
         if outcome == "complete":
             self.state.last_complete_window = self.target
+        served = [p.window for p in self.pieces if p.window is not None]
+        if served and error is None:
+            self.state.last_served = max(self.state.last_served, *served)
         if self.next_plan and error is None:
             plan.shards = self.next_plan
         self.archive.write_state(PLAN, plan.dumps())
@@ -262,7 +265,9 @@ class _Run:
                 namespaces_seen=sorted({ns for ns, _, _ in counts}),
             )
             self.frames.append(frame)
-            stalled = window is not None and window < self.target
+            # A stall is the same minute served twice. An older minute never served before is
+            # new data from a server lagging more than `offset`: keep it, do not ask again.
+            stalled = window is not None and window <= self.state.last_served
             if not stalled or self.clock() + 10.0 >= self.deadline or self.budget.remaining() < 1:
                 if stalled:
                     piece.error = "the server served an older window again (stall)"
@@ -392,6 +397,7 @@ class _State:
     """Small facts a run leaves for the next: the last window archived complete, metric names."""
 
     last_complete_window: int = 0
+    last_served: int = 0  # the newest minute any answer has carried
     last_descriptors: float = 0.0
     metrics: set[str] = field(default_factory=set)
 
@@ -418,6 +424,7 @@ class _State:
             data = json.loads(raw) if raw else {}
             return cls(
                 int(data.get("last_complete_window", 0)),
+                int(data.get("last_served", 0)),
                 float(data.get("last_descriptors", 0.0)),
                 set(data.get("metrics", [])),
             )
@@ -430,6 +437,7 @@ class _State:
         data = {
             "version": 1,
             "last_complete_window": self.last_complete_window,
+            "last_served": self.last_served,
             "last_descriptors": self.last_descriptors,
             "metrics": sorted(self.metrics),
         }

@@ -50,9 +50,7 @@ def metric_requests(sim: Simulator) -> list[RequestRecord]:
 
 
 def scrape(sim: Simulator, clock: Clock, settings: config.Settings) -> object:
-    return scrape_once(
-        settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=0
-    )
+    return scrape_once(settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=0)
 
 
 def samples(settings: config.Settings) -> tuple[int, int]:
@@ -170,3 +168,35 @@ def test_cut_bodies_and_5xx_are_retried(tmp_path: Path) -> None:
     assert any(r[1] == "network_error" for r in rows) and any(r[1] == "server_error" for r in rows)
     n, distinct = samples(settings)
     assert n == distinct
+
+
+def test_a_server_lagging_three_minutes_costs_one_request_a_minute(tmp_path: Path) -> None:
+    # The newer docs say 3 minutes: an older-than-expected minute is new data, not a stall.
+    sim, clock, settings = make(tmp_path)
+    sim.offset_s = 180.0
+    for _ in range(5):
+        assert scrape(sim, clock, settings).outcome == "complete"  # type: ignore[attr-defined]
+        clock.now = (clock.now // 60 + 1) * 60 + 20
+    served = [r.window_ms for r in metric_requests(sim)]
+    assert len(served) == 5 == len(set(served))
+
+
+def test_a_stall_is_asked_again_and_recovers_the_minute(tmp_path: Path) -> None:
+    sim, clock, settings = make(tmp_path)
+    assert scrape(sim, clock, settings).outcome == "complete"  # type: ignore[attr-defined]
+    # The backend stalls: the next minute's first answer repeats the last one.
+    stalled_once = {"done": False}
+    real = sim.served_minute
+
+    def served_minute(now: float) -> int:
+        if not stalled_once["done"]:
+            stalled_once["done"] = True
+            return real(now - 60)
+        return real(now)
+
+    sim.served_minute = served_minute  # type: ignore[method-assign]
+    clock.now += 60
+    result = scrape(sim, clock, settings)
+    windows = [r.window_ms for r in metric_requests(sim)]
+    assert windows[1] == windows[0] and windows[2] == windows[0] + 60_000
+    assert result.outcome == "complete"  # type: ignore[attr-defined]
