@@ -1,0 +1,38 @@
+-- What each label costs: distinct series over the window now, and how many would remain if the
+-- label were dropped (not requested, or aggregated away by relabelling). Labels are read from
+-- the series text; the namespace and account labels are left out (one value per namespace).
+WITH series AS (
+    SELECT DISTINCT metric, series
+    FROM window_samples($since, $until, $namespaces)
+),
+pairs AS (
+    SELECT
+        metric, series,
+        regexp_extract_all(series, '[{,]\s*([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"', 1)
+            AS keys,
+        regexp_extract_all(series, '[{,]\s*([A-Za-z_][A-Za-z0-9_]*="(?:[^"\\]|\\.)*")', 1)
+            AS kvs
+    FROM series
+),
+per_label AS (
+    SELECT metric, series, keys, kvs, unnest(keys) AS label FROM pairs
+),
+reduced AS (
+    SELECT
+        label, metric, series,
+        -- the series' identity without this label
+        metric || array_to_string(
+            list_filter(kvs, lambda kv, i: keys[i] <> label), ',') AS without
+    FROM per_label
+    WHERE label NOT IN ('temporal_account', 'temporal_namespace')
+)
+SELECT
+    label,
+    count(DISTINCT metric) AS metrics,
+    count(DISTINCT series) AS series_with_label,
+    count(DISTINCT without) AS series_without_label,
+    count(DISTINCT series) - count(DISTINCT without) AS series_saved,
+    list_contains(CAST($optin AS VARCHAR[]), label) AS optin
+FROM reduced
+GROUP BY label
+ORDER BY series_saved DESC, label;

@@ -1,0 +1,84 @@
+-- One row per (namespace, kind) over the window: peak and p95 usage against the latest limit,
+-- minutes over the warn/page thresholds, throttling, and when the trend reaches the limit.
+-- The trend is a straight line through each day's peak minute; the projection starts from the
+-- line's value on the last day (not that day's raw peak, so one spike does not move it).
+WITH m AS MATERIALIZED (
+    SELECT * FROM capacity_minutes($since, $until, $namespaces)
+),
+daily AS (
+    SELECT namespace, kind, CAST(ts AS DATE) AS day, max(used) AS peak
+    FROM m
+    GROUP BY namespace, kind, CAST(ts AS DATE)
+),
+trend AS (
+    SELECT
+        namespace, kind,
+        count(*) AS days,
+        max(day) AS last_day,
+        -- one day has no slope (regr_slope gives NaN, which compares greater than 0)
+        CASE WHEN count(*) >= 2 THEN nullif(regr_slope(peak, epoch(day) / 86400), 'NaN') END
+            AS slope,
+        CASE WHEN count(*) >= 2
+            THEN nullif(regr_intercept(peak, epoch(day) / 86400), 'NaN') END AS intercept
+    FROM daily
+    GROUP BY namespace, kind
+),
+totals AS (
+    SELECT
+        namespace, kind,
+        count(*) AS minutes,
+        avg(used) AS avg_per_s,
+        max(used) AS peak_per_s,
+        arg_max(ts, used) AS peak_at,
+        quantile_cont(used, 0.95) AS p95_per_s,
+        arg_max("limit", ts) AS limit_per_s,
+        arg_max(envelope, ts) AS envelope_per_s,
+        count(*) FILTER (WHERE used >= $warn_pct / 100.0 * "limit") AS minutes_over_warn,
+        count(*) FILTER (WHERE used >= $page_pct / 100.0 * "limit") AS minutes_over_page,
+        CAST(round(sum(throttled) * 60) AS BIGINT) AS throttled,
+        count(*) FILTER (WHERE throttled > 0) AS throttled_minutes
+    FROM m
+    GROUP BY namespace, kind
+),
+joined AS (
+    SELECT
+        t.*, r.days, r.last_day, r.slope,
+        r.intercept + r.slope * epoch(r.last_day) / 86400 AS fitted_last
+    FROM totals AS t
+    JOIN trend AS r USING (namespace, kind)
+)
+SELECT
+    namespace, kind, minutes, days,
+    round(avg_per_s, 4) AS avg_per_s,
+    round(p95_per_s, 4) AS p95_per_s,
+    round(peak_per_s, 4) AS peak_per_s,
+    peak_at,
+    limit_per_s,
+    envelope_per_s,
+    round(100.0 * peak_per_s / nullif(limit_per_s, 0), 2) AS peak_pct,
+    round(limit_per_s - peak_per_s, 4) AS headroom_per_s,
+    minutes_over_warn, minutes_over_page, throttled, throttled_minutes,
+    CASE
+        WHEN limit_per_s IS NULL THEN 'no limit reported'
+        WHEN peak_per_s >= $page_pct / 100.0 * limit_per_s THEN 'page'
+        WHEN peak_per_s >= $warn_pct / 100.0 * limit_per_s THEN 'warn'
+        ELSE 'ok'
+    END AS level,
+    round(slope, 4) AS slope_per_day,
+    CASE
+        WHEN limit_per_s IS NULL OR slope IS NULL THEN NULL
+        WHEN fitted_last >= limit_per_s THEN last_day
+        WHEN slope > 0 THEN CAST(
+            last_day + to_days(CAST(ceil((limit_per_s - fitted_last) / slope) AS INTEGER))
+            AS DATE)
+    END AS limit_date,
+    CASE
+        WHEN limit_per_s IS NULL THEN 'no limit reported'
+        WHEN days < 2 THEN 'needs 2+ days'
+        WHEN slope IS NULL THEN 'no trend'
+        WHEN fitted_last >= limit_per_s THEN 'at limit'
+        WHEN slope > 0 THEN 'rising'
+        ELSE 'flat or falling'
+    END AS projection
+FROM joined
+ORDER BY namespace, kind;
