@@ -137,9 +137,26 @@ def scrape_once(
             settings, budget=budget, clock=clock, sleep=sleep, transport=transport
         ) as client:
             run = _Run(settings, archive, client, budget, clock, sleep, scrape_id, started)
-            return run.execute()
+            result = run.execute()
     finally:
         run_lock.release()
+    # After the lock is released, so the next minute's scrape is never held up by it.
+    compact_closed_days(archive, result.target_window, clock)
+    return result
+
+
+def compact_closed_days(archive: Archive, window_ms: int, clock: Callable[[], float]) -> None:
+    """Compact the days before the scraped window's day, once, by one process at a time."""
+    from archiver import compact
+
+    day = datetime.fromtimestamp(window_ms / 1000, UTC).date()
+    try:
+        with archive.lock("compact", timeout=0):
+            compact.compact_closed_days(archive, day, clock=clock)
+    except filelock.Timeout:
+        pass  # another process is compacting; the marker tells the next scrape what is left
+    except ArchiverError as exc:
+        log.warning("compacting closed days failed (the next scrape tries again): %s", exc)
 
 
 class _Run:

@@ -200,3 +200,24 @@ def test_a_stall_is_asked_again_and_recovers_the_minute(tmp_path: Path) -> None:
     windows = [r.window_ms for r in metric_requests(sim)]
     assert windows[1] == windows[0] and windows[2] == windows[0] + 60_000
     assert result.outcome == "complete"  # type: ignore[attr-defined]
+
+
+def test_scrape_compacts_the_day_that_closed(tmp_path: Path) -> None:
+    sim, clock, settings = make(tmp_path)
+    midnight = (T0 // 86_400 + 1) * 86_400
+    clock.now = midnight - 4 * 60 + 20 + 120  # targets 23:56
+    for _ in range(6):  # 23:56 .. 00:01
+        assert scrape(sim, clock, settings).outcome == "complete"  # type: ignore[attr-defined]
+        clock.now = (clock.now // 60 + 1) * 60 + 20
+    samples_root = Path(settings.archive) / "samples"
+    days = sorted(p.name for p in samples_root.iterdir())
+    assert len(days) == 2
+    closed, today = (samples_root / d for d in days)
+    assert all(
+        [f.name for f in ns.glob("*.parquet")]
+        and all(f.name.startswith("compact-") for f in ns.glob("*.parquet"))
+        for ns in closed.iterdir()
+    )
+    assert any(f.name.startswith("part-") for f in today.rglob("*.parquet"))
+    n, distinct = samples(settings)
+    assert n == distinct
