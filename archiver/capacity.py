@@ -41,8 +41,10 @@ patterns, empty for all), like :mod:`archiver.reports`. ``kind`` is one of ``act
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.query import load_sql, run_file
@@ -64,6 +66,7 @@ __all__ = [
     "summary",
     "units",
     "usage",
+    "write_charts",
 ]
 
 #: Actions per second one Temporal Resource Unit buys (Temporal Cloud capacity docs).
@@ -251,3 +254,38 @@ def missing_limits(frame: pl.DataFrame) -> list[str]:
         return list(KINDS)
     limited = frame.filter(pl.col("limit_per_s").is_not_null()).get_column("kind").unique()
     return [k for k in KINDS if k not in set(limited.to_list())]
+
+
+def write_charts(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+) -> list[Path]:
+    """Write the key capacity charts as PNGs into ``directory`` (created if missing).
+
+    ``headroom.png`` (peak vs each limit), ``units.png`` (TRUs needed), ``billable.png`` and one
+    ``usage-<namespace>.png`` per namespace (hourly usage vs limits). Returns the paths written;
+    a chart without data says so in the image rather than being left out.
+    """
+    from archiver import plots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    scope: dict[str, Any] = {"since": since, "until": until, "namespaces": namespaces}
+    hourly = usage(con, **scope, bucket=3600)
+    figures = {
+        "headroom": plots.headroom_chart(summary(con, **scope)),
+        "units": plots.units_chart(units(con, **scope)),
+        "billable": plots.billable_chart(billable(con, **scope)),
+    }
+    names = sorted(set(hourly.get_column("namespace").to_list())) if hourly.height else []
+    for name in names:
+        # namespace names are [a-z0-9.-]; anything else is replaced so it cannot leave DIR
+        figures[f"usage-{re.sub(r'[^A-Za-z0-9.-]', '_', name).lstrip('.')}"] = plots.usage_chart(
+            hourly, name
+        )
+    if not names:
+        figures["usage"] = plots.usage_chart(hourly, "every namespace")
+    return [plots.save(fig, directory / f"{stem}.png") for stem, fig in figures.items()]

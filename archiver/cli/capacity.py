@@ -1,0 +1,72 @@
+"""``archiver report capacity``: usage against each namespace limit, units needed, billable
+actions; a thin wrapper over :mod:`archiver.capacity`, with ``--plot DIR`` for PNG charts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from archiver.cli.report import _connection, _window, _window_options
+
+if TYPE_CHECKING:
+    import polars as pl
+
+log = logging.getLogger("archiver")
+
+_PARTS = ("summary", "usage", "units", "billable")
+
+
+@click.command()
+@_window_options
+@click.option(
+    "--part",
+    type=click.Choice(_PARTS),
+    default="summary",
+    show_default=True,
+    help="summary: peak vs limit per namespace and kind, alerts, throttling, projected limit "
+    "date; usage: per namespace, kind and hour; units: Temporal Resource Units needed; "
+    "billable: billable actions by action type and workflow type.",
+)
+@click.option(
+    "--bucket",
+    type=click.Choice(["minute", "hour"]),
+    default="hour",
+    show_default=True,
+    help="Time bucket of --part usage.",
+)
+@click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Also write one PNG per key chart into DIR (created if missing).",
+)
+def capacity(part: str, bucket: str, plot_dir: str | None, **options: Any) -> None:
+    """Actions, requests and operations per second against their limits, per namespace."""
+    from archiver import capacity as cap
+    from archiver import output as out
+    from archiver import reports
+
+    window = _window(options["since"], options["until"])
+    namespaces = options["namespaces"]
+    with _connection(options["archive"]) as con:
+        _, unmatched = reports.resolve_namespaces(con, namespaces)
+        for pattern in unmatched:
+            log.warning("no namespace in the archive matches %r", pattern)
+        scope: dict[str, Any] = {**window, "namespaces": namespaces}
+        functions: dict[str, Callable[..., pl.DataFrame]] = {
+            "summary": cap.summary,
+            "usage": cap.usage,
+            "units": cap.units,
+            "billable": cap.billable,
+        }
+        extra = {"bucket": 60 if bucket == "minute" else 3600} if part == "usage" else {}
+        frame = functions[part](con, **scope, **extra)
+        out.write(frame, options["fmt"], options["output"])
+        if plot_dir is not None:
+            for path in cap.write_charts(con, Path(plot_dir), **scope):
+                log.info("wrote %s", path)
