@@ -151,8 +151,7 @@ def compact_closed_days(archive: Archive, window_ms: int, clock: Callable[[], fl
 
     day = datetime.fromtimestamp(window_ms / 1000, UTC).date()
     try:
-        with archive.lock("compact", timeout=0):
-            compact.compact_closed_days(archive, day, clock=clock)
+        compact.compact_closed_days(archive, day, busy_timeout=0, clock=clock)
     except filelock.Timeout:
         pass  # another process is compacting; the marker tells the next scrape what is left
     except ArchiverError as exc:

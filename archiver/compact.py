@@ -132,9 +132,16 @@ def compact(
 ) -> CompactReport:
     """Compact every partition (or only those of ``dates``), after repairing leftovers.
 
-    The write lock is taken per partition, so a running ``scrape`` waits at most for one
-    partition's rewrite.
+    Only one compaction runs at a time (the ``compact`` lock); the write lock is taken only
+    for each partition's swap, so a running ``scrape`` waits at most for a rename.
     """
+    with archive.lock("compact", timeout=lock_timeout):
+        return _compact(archive, dates, lock_timeout, clock)
+
+
+def _compact(
+    archive: Archive, dates: list[str] | None, lock_timeout: float, clock: Callable[[], float]
+) -> CompactReport:
     report = CompactReport(repaired=repair(archive, clock=clock, lock_timeout=lock_timeout))
     for table in TABLES:
         for day in archive.partitions(table):
@@ -152,12 +159,15 @@ def compact_closed_days(
     today: date,
     *,
     lock_timeout: float = 60.0,
+    busy_timeout: float | None = None,
     clock: Callable[[], float] = time.time,
 ) -> CompactReport:
     """Compact the days before ``today`` that were not compacted yet (what ``scrape`` calls).
 
     Cheap when there is nothing to do: one small state read. Pass the UTC date of the window
     being scraped: every earlier day is closed. Call it without holding the write lock.
+    ``busy_timeout``: how long to wait for another compaction to finish (default
+    ``lock_timeout``); past it, ``filelock.Timeout`` is raised.
     """
     through = _read_marker(archive)
     yesterday = (today - timedelta(days=1)).isoformat()
@@ -171,7 +181,9 @@ def compact_closed_days(
             if d <= yesterday and (through is None or d > through)
         }
     )
-    report = compact(archive, dates=days, lock_timeout=lock_timeout, clock=clock)
+    wait = lock_timeout if busy_timeout is None else busy_timeout
+    with archive.lock("compact", timeout=wait):
+        report = _compact(archive, days, lock_timeout, clock)
     archive.write_state(MARKER, json.dumps({"version": 1, "through": yesterday}).encode())
     return report
 
@@ -184,43 +196,50 @@ def compact_partition(
     import pyarrow.fs as pafs
 
     result = PartitionResult(table, directory)
-    with archive.lock("write", timeout=lock_timeout):
-        infos = [
-            i
-            for i in archive.fs.get_file_info(archive.files_in(directory))
-            if i.type == pafs.FileType.File
-        ]
-        if not infos:
+    # Reading, merging and compressing happen outside the write lock (files are immutable once
+    # in place, and zstd on a big day takes minutes); only the swap holds it, so a scrape never
+    # waits longer than a rename. The caller holds the "compact" lock against other compactions.
+    infos = [
+        i
+        for i in archive.fs.get_file_info(archive.files_in(directory))
+        if i.type == pafs.FileType.File
+    ]
+    if not infos:
+        return result
+    if len(infos) == 1 and infos[0].base_name.startswith("compact-"):
+        meta = _file_version(archive, infos[0].path)
+        if meta == schema.SCHEMA_VERSION:
+            result.skipped = True
             return result
-        if len(infos) == 1 and infos[0].base_name.startswith("compact-"):
-            meta = _file_version(archive, infos[0].path)
-            if meta == schema.SCHEMA_VERSION:
-                result.skipped = True
-                return result
-        parts: list[pa.Table] = []
-        used: list[pafs.FileInfo] = []
-        for info in infos:
-            try:
-                parts.append(read_upgraded(archive, table, info.path))
-            except _Corrupt as exc:
-                result.quarantined.append(quarantine(archive, info.path, str(exc)))
-                continue
-            used.append(info)
-        if not used:
-            return result
-        merged = pa.concat_tables(parts)
-        result.inputs, result.rows_in = len(used), merged.num_rows
-        result.bytes_in = sum(i.size or 0 for i in used)
-        merged = dedupe_sorted(table, merged)
-        result.rows_out = merged.num_rows
-        result.checksum = checksum(merged)
-        options = _write_options(table)
-        if archive.is_local:
-            outputs = _swap_local(archive, table, directory, merged, result.checksum, options)
-        else:
-            outputs = _swap_s3(archive, table, directory, merged, result.checksum, options, used)
-        result.outputs = len(outputs)
-        result.bytes_out = sum(i.size or 0 for i in archive.fs.get_file_info(outputs))
+    parts: list[pa.Table] = []
+    used: list[pafs.FileInfo] = []
+    for info in infos:
+        try:
+            parts.append(read_upgraded(archive, table, info.path))
+        except _Corrupt as exc:
+            result.quarantined.append(quarantine(archive, info.path, str(exc)))
+            continue
+        used.append(info)
+    if not used:
+        return result
+    merged = pa.concat_tables(parts)
+    result.inputs, result.rows_in = len(used), merged.num_rows
+    result.bytes_in = sum(i.size or 0 for i in used)
+    merged = dedupe_sorted(table, merged)
+    result.rows_out = merged.num_rows
+    result.checksum = checksum(merged)
+    options = _write_options(table)
+    if archive.is_local:
+        outputs = _swap_local(
+            archive, table, directory, merged, result.checksum, options, used, lock_timeout
+        )
+    else:
+        with archive.lock("write", timeout=lock_timeout):
+            outputs = _swap_s3(
+                archive, table, directory, merged, result.checksum, options, used
+            )
+    result.outputs = len(outputs)
+    result.bytes_out = sum(i.size or 0 for i in archive.fs.get_file_info(outputs))
     log.info(
         "compacted %s: %d files -> %d, %d rows -> %d",
         directory,
@@ -263,10 +282,10 @@ def checksum(data: pa.Table) -> str:
 
 
 def _write_options(table: str) -> dict[str, Any]:
-    from archiver.store import SAMPLE_WRITE_OPTIONS
+    from archiver.store import COMPACT_WRITE_OPTIONS
 
     if table == "samples":
-        return dict(SAMPLE_WRITE_OPTIONS)
+        return dict(COMPACT_WRITE_OPTIONS)
     return {"compression": "zstd", "compression_level": 9}
 
 
@@ -303,6 +322,8 @@ def _swap_local(
     data: pa.Table,
     digest: str,
     options: dict[str, Any],
+    inputs: list[Any],
+    lock_timeout: float,
 ) -> list[str]:
     parent, live = directory.rsplit("/", 1)
     token = uuid.uuid4().hex[:12]
@@ -313,22 +334,44 @@ def _swap_local(
             for stem, piece in _chunks(table, data)
         ]
         _verify(archive, table, outputs, digest)
-        try:
-            _exchange(staging, directory)
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
-                raise
-            # No atomic exchange here: two renames, the partition briefly absent (never doubled).
-            old = f"{parent}/{OLD}{token}-{live}"
-            os.rename(directory, old)
-            os.rename(staging, directory)
-            staging = old
+        with archive.lock("write", timeout=lock_timeout):
+            _adopt_newcomers(archive, directory, staging, {i.path for i in inputs})
+            _swap_dirs(staging, directory, f"{parent}/{OLD}{token}-{live}")
+        staging = _leftover(staging, directory, f"{parent}/{OLD}{token}-{live}")
         _fsync_dir(parent)
     except OSError as exc:
         raise StorageError(f"cannot compact {directory}: {exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [f"{directory}/{p.rsplit('/', 1)[1]}" for p in outputs]
+
+
+def _adopt_newcomers(archive: Archive, directory: str, staging: str, inputs: set[str]) -> None:
+    """Hard-link files that scrapes added while we merged into the new set, so none is lost."""
+    current = set(archive.files_in(directory))
+    if not inputs <= current:
+        raise StorageError(
+            f"{directory} changed under compaction (an input file vanished); "
+            "run `archiver compact` again"
+        )
+    for path in sorted(current - inputs):
+        os.link(path, f"{staging}/{path.rsplit('/', 1)[1]}")
+
+
+def _swap_dirs(staging: str, directory: str, old: str) -> None:
+    try:
+        _exchange(staging, directory)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+            raise
+        # No atomic exchange here: two renames, the partition briefly absent (never doubled).
+        os.rename(directory, old)
+        os.rename(staging, directory)
+
+
+def _leftover(staging: str, directory: str, old: str) -> str:
+    """After the swap, the directory holding the previous files (to remove)."""
+    return old if os.path.isdir(old) else staging
 
 
 def _swap_s3(

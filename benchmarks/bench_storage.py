@@ -3,7 +3,7 @@
 Data: a simulated day of one-minute scrapes of a realistic account (``AccountSpec.small``),
 written through the real path (``store.write_samples``, then ``compact.compact``). The
 encoding rows rewrite the same compacted partitions with other Parquet options, which is how
-``store.SAMPLE_WRITE_OPTIONS`` was chosen: measured, not guessed.
+``store.COMPACT_WRITE_OPTIONS`` was chosen: measured, not guessed.
 
 Prometheus: ``promtool tsdb create-blocks-from openmetrics`` (Debian package ``prometheus``)
 over an OpenMetrics file of the same samples, with 24h blocks (what a Prometheus server
@@ -195,7 +195,7 @@ def run(repeats: int = 3) -> list[dict[str, object]]:
             size = min(variant_bytes(archive, options, ("series", "ts")) for _ in range(repeats))
             rows.append(_variant(f"encoding: {name}", size / samples, ours))
         for sort in (("ts", "series"), ("metric", "ts", "series")):
-            size = variant_bytes(archive, store.SAMPLE_WRITE_OPTIONS, sort)
+            size = variant_bytes(archive, store.COMPACT_WRITE_OPTIONS, sort)
             rows.append(
                 _variant(f"sort order {', '.join(sort)} (chosen options)", size / samples, ours)
             )
