@@ -30,9 +30,9 @@ from archiver.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.fs as pafs
 
     from archiver.config import Settings
-    import pyarrow.fs as pafs
 
 TABLES = ("samples", "scrapes", "descriptors")
 STATE_DIR = "_archiver"

@@ -87,6 +87,9 @@ def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb
     try:
         # Partitions are UTC dates and reports bucket by UTC hours, whatever the host's zone.
         con.execute("SET TimeZone = 'UTC'")
+        # Reports print their own output; a progress bar would interleave with it (and needs
+        # ipywidgets inside Jupyter).
+        con.execute("SET enable_progress_bar = false")
         for table in TABLES:
             _register_source(con, arch, table, files[table])
         con.register("archive_partitions", _partitions(arch, files))
