@@ -31,6 +31,10 @@ from archiver.simulator.topology import Topology, build_topology
 __all__ = ["Account", "AccountSpec"]
 
 F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+U64 = NDArray[np.uint64]
+_CHUNK_MINUTES = 240  # minutes computed at once by Account.windows...
+_CHUNK_CELLS = 1_000_000  # ...unless minutes x series would exceed this (a few arrays of it)
 _ORIGIN_MINUTE = 1_577_836_800 // 60  # 2020-01-01: the stuck queue has been growing since
 _ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
@@ -102,84 +106,122 @@ def _round3(x: F64) -> F64:
 
 
 class _Load:
-    """Per-namespace state of one minute: load factor, limit steps, pressure on each limit."""
+    """Per-namespace state of a column of minutes: load factor, limit steps, limit pressure.
 
-    def __init__(self, tp: Topology, seed: int, minute: int) -> None:
+    ``minutes`` has shape (M, 1); every array here has one row per minute, one column per
+    namespace (``pressure`` has a middle axis for the three limits).
+    """
+
+    def __init__(self, tp: Topology, seed: int, minutes: I64) -> None:
         n = tp.n_ns
-        day = minute // 1440
-        diurnal = 1.0 + 0.45 * np.sin(2.0 * np.pi * ((minute + tp.ns_tz) % 1440.0) / 1440.0)
-        weekly = 0.75 if (day + 3) % 7 >= 5 else 1.0  # day 0 (1970-01-01) was a Thursday
+        day = minutes // 1440
+        diurnal = 1.0 + 0.45 * np.sin(2.0 * np.pi * ((minutes + tp.ns_tz) % 1440.0) / 1440.0)
+        weekly = np.where((day + 3) % 7 >= 5, 0.75, 1.0)  # day 0 (1970-01-01) was a Thursday
         keys = np.arange(n, dtype=np.uint64)
-        spike = _uniform(keys, salt(seed, minute, 101)) < 0.03
-        burst = np.where(spike, 1.0 + 1.5 * _uniform(keys, salt(seed, minute, 102)), 1.0)
+        spike = _uniform(keys, salt(seed, minutes, 101)) < 0.03
+        burst = np.where(spike, 1.0 + 1.5 * _uniform(keys, salt(seed, minutes, 102)), 1.0)
         self.factor: F64 = diurnal * weekly * burst
         phase = tp.ns_tz.astype(np.int64)
         # Provisioned namespaces alternate between two capacity levels every three days.
         self.step: F64 = np.where(tp.ns_provisioned & ((day + phase % 3) // 3 % 2 == 1), 2.0, 1.0)
         act = tp.ns_volume * 8.0 / 60.0 * self.factor / (tp.ns_action_limit * self.step)
         # Pressure on the action, operations and request limits (see series.limit for ratios).
-        self.pressure: F64 = np.stack([act, act * 0.6, act * 0.75])
+        self.pressure: F64 = np.stack([act, act * 0.6, act * 0.75], axis=1)
         self.phase = phase
 
 
 def _values(
-    table: SeriesTable, tp: Topology, spec: AccountSpec, minute: int
+    table: SeriesTable, tp: Topology, spec: AccountSpec, minutes: I64
 ) -> tuple[NDArray[np.bool_], F64]:
-    """Whether each potential series is emitted this minute, and its value."""
-    load = _Load(tp, spec.seed, minute)
-    beh, ns, key, base, aux = table.behaviour, table.ns, table.key, table.base, table.aux
-    u = [_uniform(key, salt(spec.seed, minute, i)) for i in range(6)]
-    z = _normal(u[2], u[3])
+    """Whether each potential series is emitted in each of ``minutes``, and its value there.
+
+    Both arrays are (len(minutes), series); ``value`` is only set where ``emit`` is true. Each
+    behaviour works on its own columns, first on the (minute, series) grid for what decides
+    emission, then only on the emitted cells for the rest. Every formula is elementwise, so a
+    cell's value does not depend on which other cells are computed with it.
+    """
+    mins = minutes.astype(np.int64).reshape(-1, 1)
+    load = _Load(tp, spec.seed, mins)
+    salts = [salt(spec.seed, mins, i)[:, 0] for i in range(6)]  # draw i of each minute
+    beh = table.behaviour
+    emit = np.zeros((len(mins), len(beh)), dtype=np.bool_)
+    value = np.zeros((len(mins), len(beh)), dtype=np.float64)
+
+    def part(*codes: int) -> tuple[I64, I64, U64, F64, F64, F64]:
+        cols = np.flatnonzero(np.isin(beh, codes))
+        return (
+            cols,
+            table.ns[cols],
+            table.key[cols],
+            table.base[cols],
+            table.aux[cols],
+            table.p[cols],
+        )
+
+    def grid(key: U64, i: int) -> F64:  # draw i for every (minute, column)
+        return _uniform(key, salts[i][:, None])
+
+    def cells(key: U64, at: I64, i: int) -> F64:  # draw i for cells of minute rows ``at``
+        return _uniform(key, salts[i][at])
+
+    def put(at: I64, cols: I64, v: F64) -> None:
+        flat = at * len(beh) + cols
+        emit.ravel()[flat] = True
+        value.ravel()[flat] = v
 
     # Rates: a per-minute count, served as a per-second average (k/60).
-    lam = base * load.factor[ns]
-    kind = np.clip(aux.astype(np.int64), 0, 2)
-    over = np.clip(2.0 * (load.pressure[kind, ns] - 0.85), 0.0, None)
-    lam = np.where(beh == Behaviour.THROTTLE, lam * over, lam)
-    count = np.maximum(1.0, np.rint(lam * np.exp(0.35 * z - 0.06)))
-    count = np.where(u[4] < 0.01, count * (2.0 + np.floor(8.0 * u[5])), count)
-    rate_on = u[1] < -np.expm1(-lam)
+    cols, ns, key, base, aux, _ = part(Behaviour.RATE, Behaviour.THROTTLE)
+    lam = base * load.factor[:, ns]
+    th = np.flatnonzero(beh[cols] == Behaviour.THROTTLE)
+    kind = np.clip(aux[th].astype(np.int64), 0, 2)
+    lam[:, th] *= np.clip(2.0 * (load.pressure[:, kind, ns[th]] - 0.85), 0.0, None)
+    at, j = np.nonzero((grid(key, 1) < -np.expm1(-lam)) & (lam > 0))
+    k = key[j]
+    z = _normal(cells(k, at, 2), cells(k, at, 3))
+    count = np.maximum(1.0, np.rint(lam[at, j] * np.exp(0.35 * z - 0.06)))
+    rare = cells(k, at, 4) < 0.01
+    count[rare] *= 2.0 + np.floor(8.0 * cells(k[rare], at[rare], 5))
+    put(at, cols[j], count / 60.0)
 
     # Latencies: p50/p95/p99 rows share a key, hence the same draws; the multipliers keep order.
-    p50 = np.maximum(0.001, _round3(base * np.exp(0.3 * z)))
-    p95 = _round3(p50 * (2.0 + u[4]))
-    p99 = _round3(p95 * (1.5 + u[5]))
-    latency = np.select([aux == 0.0, aux == 1.0], [p50, p95], p99)
-    latency_on = u[1] < table.p
+    cols, ns, key, base, aux, p = part(Behaviour.LATENCY)
+    at, j = np.nonzero(grid(key, 1) < p)
+    k = key[j]
+    p50 = np.maximum(
+        0.001, _round3(base[j] * np.exp(0.3 * _normal(cells(k, at, 2), cells(k, at, 3))))
+    )
+    p95 = _round3(p50 * (2.0 + cells(k, at, 4)))
+    p99 = _round3(p95 * (1.5 + cells(k, at, 5)))
+    put(at, cols[j], np.select([aux[j] == 0.0, aux[j] == 1.0], [p50, p95], p99))
 
     # Backlogs drift within epochs; an idle epoch shows one or two zeros, then nothing.
+    cols, ns, key, base, aux, _ = part(Behaviour.BACKLOG)
     length = np.maximum(np.abs(aux), 1.0)
-    t_abs = minute + (key % np.uint64(997)).astype(np.float64)
+    t_abs = mins + (key % np.uint64(997)).astype(np.float64)
     epoch = np.floor(t_abs / length)
     t = t_abs - epoch * length
     ekey = mix(key ^ epoch.astype(np.uint64))
-    e = [_uniform(ekey, salt(spec.seed, 7, i)) for i in range(3)]
-    idle = e[0] < 0.35
-    drift = 2.0 * base * e[1] + base * (e[2] - 0.45) * 4.0 / length * t + 0.05 * base * z
-    backlog = np.where(idle, 0.0, np.maximum(0.0, np.rint(drift)))
-    backlog_on = ~idle | (t < 2.0)
+    idle = _uniform(ekey, salt(spec.seed, 7, 0)) < 0.35
     stuck = aux < 0.0
-    backlog = np.where(stuck, np.floor(base + 0.05 * max(0, minute - _ORIGIN_MINUTE)), backlog)
-    backlog_on |= stuck
+    at, j = np.nonzero(~idle | (t < 2.0) | stuck)
+    ek, b, length, t = ekey[at, j], base[j], length[j], t[at, j]
+    e1, e2 = (_uniform(ek, salt(spec.seed, 7, i)) for i in (1, 2))
+    z = _normal(cells(key[j], at, 2), cells(key[j], at, 3))
+    drift = 2.0 * b * e1 + b * (e2 - 0.45) * 4.0 / length * t + 0.05 * b * z
+    backlog = np.where(idle[at, j], 0.0, np.maximum(0.0, np.rint(drift)))
+    grown = np.floor(b + 0.05 * np.maximum(0, mins[at, 0] - _ORIGIN_MINUTE))
+    put(at, cols[j], np.where(stuck[j], grown, backlog))
 
-    level = np.rint(base * np.sqrt(load.factor[ns]) * np.exp(0.1 * z))
-    limit = base * np.where(aux == 1.0, load.step[ns], 1.0)
-    limit_on = (minute + load.phase[ns]) % spec.limit_every == 0
+    cols, ns, key, base, aux, p = part(Behaviour.LEVEL)
+    z = _normal(grid(key, 2), grid(key, 3))
+    level = np.rint(base * np.sqrt(load.factor[:, ns]) * np.exp(0.1 * z))
+    at, j = np.nonzero((level > 0) & (grid(key, 1) < p))
+    put(at, cols[j], level[at, j])
 
-    rate_like = (beh == Behaviour.RATE) | (beh == Behaviour.THROTTLE)
-    conditions = [
-        rate_like,
-        beh == Behaviour.LATENCY,
-        beh == Behaviour.BACKLOG,
-        beh == Behaviour.LEVEL,
-        beh == Behaviour.LIMIT,
-    ]
-    value = np.select(conditions, [count / 60.0, latency, backlog, level, limit], 0.0)
-    emit = np.select(
-        conditions,
-        [rate_on & (lam > 0), latency_on, backlog_on, (level > 0) & (u[1] < table.p), limit_on],
-        False,
-    )
+    cols, ns, key, base, aux, _ = part(Behaviour.LIMIT)
+    limit = base * np.where(aux == 1.0, load.step[:, ns], 1.0)
+    at, j = np.nonzero((mins + load.phase[ns]) % spec.limit_every == 0)
+    put(at, cols[j], limit[at, j])
     return emit, value
 
 
@@ -230,11 +272,35 @@ class Account:
         catalog order. Opt-in labels not in ``labels`` are never emitted; unknown ones are
         ignored.
         """
-        if minute_ms % 60_000 or minute_ms < 0:
-            raise ValueError(f"minute_ms must be a non-negative whole minute, not {minute_ms}")
+        return self.windows(minute_ms, 1, labels)
+
+    def windows(self, start_ms: int, count: int, labels: Sequence[str] = ()) -> pl.DataFrame:
+        """``count`` consecutive windows from ``start_ms``, as one frame: minute by minute, each
+        exactly what :meth:`window` returns for it, computed many minutes at a time.
+        """
+        if start_ms % 60_000 or start_ms < 0:
+            raise ValueError(f"minute_ms must be a non-negative whole minute, not {start_ms}")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, not {count}")
         table = self.series(labels)
-        emit, value = _values(table, self.topology, self.spec, minute_ms // 60_000)
-        return table.frame.filter(pl.Series(emit)).with_columns(
-            ts=pl.lit(minute_ms, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
-            value=pl.Series(value[emit], dtype=pl.Float64),
-        )
+        width = table.frame.height
+        step = max(1, min(_CHUNK_MINUTES, _CHUNK_CELLS // max(width, 1)))
+        first = start_ms // 60_000
+        frames = []
+        for lo in range(0, count, step):
+            minutes = np.arange(first + lo, first + min(count, lo + step), dtype=np.int64)
+            emit, value = _values(table, self.topology, self.spec, minutes)
+            cells = np.flatnonzero(emit)
+            frames.append(_samples(table, cells % width, minutes[cells // width], value, cells))
+        if not frames:
+            empty = np.zeros(0, dtype=np.int64)
+            return _samples(table, empty, empty, np.zeros(0), empty)
+        return frames[0] if len(frames) == 1 else pl.concat(frames)
+
+
+def _samples(table: SeriesTable, rows: I64, minutes: I64, value: F64, cells: I64) -> pl.DataFrame:
+    """Series ``rows`` of the table, stamped with ``minutes``, valued ``value.flat[cells]``."""
+    return table.frame[rows].with_columns(
+        ts=pl.Series(minutes * 60_000, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
+        value=pl.Series(value.ravel()[cells], dtype=pl.Float64),
+    )

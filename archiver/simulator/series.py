@@ -34,19 +34,24 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 def mix(x: U64) -> U64:
     """splitmix64's finaliser: a counter-based hash, so any minute's draw costs the same."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    out: U64 = x ^ (x >> np.uint64(31))
-    return out
+    x = x ^ (x >> np.uint64(30))  # a new array: the rest may work in place
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
 
 
-def salt(*parts: int) -> U64:
-    """A one-element hash of small non-negative integers (arrays avoid scalar overflow warnings)."""
+def salt(*parts: int | I64) -> U64:
+    """A hash of small non-negative integers: one element, or elementwise over array parts.
+
+    Ints become one-element arrays (arrays avoid scalar overflow warnings); an array part, say a
+    column of minutes, broadcasts, and each element hashes as that int alone would.
+    """
     h = np.zeros(1, np.uint64)
     for part in parts:
-        h = mix((h ^ np.array([part % 2**64], np.uint64)) + _G)
+        p = np.array([part % 2**64], np.uint64) if isinstance(part, int) else part.astype(np.uint64)
+        h = mix((h ^ p) + _G)
     return h
 
 
@@ -453,7 +458,7 @@ def build_series(tp: Topology, optin: frozenset[str]) -> SeriesTable:
         frames.append(label_frame(m.name, names, labels))
         blocks.append(blk)
     return SeriesTable(
-        frame=pl.concat(frames, how="vertical"),
+        frame=pl.concat(frames, how="vertical", rechunk=True),  # one chunk: gathers are fast
         ns=np.concatenate([b.ns for b in blocks]).astype(np.int64),
         key=np.concatenate([b.key for b in blocks]),
         behaviour=np.concatenate([np.full(len(b.ns), b.behaviour, np.int8) for b in blocks]),
