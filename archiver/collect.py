@@ -325,7 +325,9 @@ class _Run:
                 attempt_row(self.scrape_id, a, shard, self.settings.labels, self.target)
             )
             if a.outcome != "complete":
-                log.warning("request %s attempt %d: %s", shard.describe(), a.attempt, a.error)
+                log.warning(
+                    "request %s attempt %d: %s", shard.describe(), a.attempt, a.error or a.outcome
+                )
 
         return record
 

@@ -57,7 +57,7 @@ def run_demo(
     archive: str,
     *,
     days: float = 7.0,
-    live_hours: float = 6.0,
+    live_hours: float = 3.0,
     seed: int = 0,
     end: datetime | None = None,
     on_progress: Callable[[int], None] = lambda minutes: None,
@@ -84,7 +84,9 @@ def run_demo(
         until = min(live_start, (day + timedelta(days=1)).replace(hour=0, minute=0))
         minutes = int((until - day).total_seconds() // 60)
         frame = account.windows(int(day.timestamp() * 1000), minutes)
-        history += store.write_samples(target, frame)
+        # A whole closed day is written as compaction would write it; the live day is not.
+        closed = until.hour == 0 and until.minute == 0 and minutes == 1440
+        history += store.write_samples(target, frame, bulk=closed)
         on_progress(minutes)
         day = until
 

@@ -90,11 +90,12 @@ def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.Da
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
-def write_samples(archive: Archive, samples: pl.DataFrame) -> int:
+def write_samples(archive: Archive, samples: pl.DataFrame, *, bulk: bool = False) -> int:
     """Store the samples not stored yet; returns how many were new.
 
     ``samples`` has the parser's columns (series, metric, namespace, labels, ts, value).
-    The caller holds ``archive.lock("write")``.
+    The caller holds ``archive.lock("write")``. ``bulk``: the batch is whole closed days (a
+    backfill): write each partition as compaction would, so that it is never rewritten.
     """
     if samples.is_empty():
         return 0
@@ -115,8 +116,11 @@ def write_samples(archive: Archive, samples: pl.DataFrame) -> int:
             continue
         part = part.sort("series", "ts")
         lo, hi = min(ts_ms), max(ts_ms)
+        stem, options = (
+            ("compact", COMPACT_WRITE_OPTIONS) if bulk else ("part", SAMPLE_WRITE_OPTIONS)
+        )
         archive.write_parquet(
-            directory, to_arrow_samples(part), stem=f"part-{lo}-{hi}", **SAMPLE_WRITE_OPTIONS
+            directory, to_arrow_samples(part), stem=f"{stem}-{lo}-{hi}", **options
         )
         written += part.height
     return written

@@ -18,7 +18,7 @@ import click
 )
 @click.option(
     "--live-hours",
-    default=6.0,
+    default=3.0,
     show_default=True,
     type=click.FloatRange(min=0),
     help="Of those, the last hours scraped minute by minute through the real collector.",
@@ -30,10 +30,13 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
     History is written straight from the simulator's model; the last hours are real scrapes of
     the in-process simulator, with faults, so the gap report has something true to say.
     """
+    import logging
     import time
 
     from archiver.demo import run_demo
 
+    # Each injected fault would print a warning line; the summary counts the outcomes instead.
+    logging.getLogger("archiver.collect").setLevel(logging.ERROR)
     began = time.perf_counter()
     with click.progressbar(
         length=int(days * 1440),
@@ -61,14 +64,48 @@ def _print_reports(archive: str, start: datetime, live_start: datetime, end: dat
     from archiver.output import write
 
     con = query.connect(archive)
+    week = {"since": start, "until": end}
+    live = {"since": live_start, "until": end}
     sections = (
-        ("cardinality (the whole week)", reports.cardinality(con, since=start, until=end)),
-        ("backlog (the whole week)", reports.backlog(con, since=start, until=end)),
         (
-            "gaps (the live hours: what the scrape log covers)",
-            reports.gaps(con, since=live_start, until=end),
+            "cardinality: datapoints per scrape against the 30,000 cap",
+            reports.cardinality_headroom(con, **week).select(
+                "filter",
+                "source",
+                "series",
+                "docs_estimate",
+                "peak_points",
+                "p95_points",
+                "headroom_pct",
+                "limited",
+                "slope_per_day",
+                "cap_date",
+            ),
         ),
+        (
+            "cardinality: the label values behind the most series",
+            reports.cardinality_contributors(con, **week, top=6),
+        ),
+        (
+            "backlog: task queues by backlog growth (tasks per hour)",
+            reports.backlog_trends(con, **week)
+            .head(6)
+            .select(
+                "namespace",
+                "task_queue",
+                "task_type",
+                "first_avg",
+                "last_avg",
+                "slope_per_hour",
+                "r2",
+                "rising",
+                "poll_success_rate",
+                "sync_match_rate",
+            ),
+        ),
+        ("gaps in the live hours (what the scrape log covers)", reports.gaps(con, **live)),
+        ("coverage in the live hours", reports.gaps_coverage(con, **live)),
     )
     for title, frame in sections:
         click.echo(f"\n== {title} ==")
-        write(frame.head(15), "table", None)
+        write(frame, "table", None)
