@@ -90,7 +90,7 @@ def test_run_stops_cleanly_on_sigterm(server: tuple[Simulator, Server], tmp_path
     first = proc.stdout.readline()  # blocks until the first heartbeat
     assert "samples" in first, first
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     leftovers = [p for p in (tmp_path / "archive").rglob("_tmp-*")]
     assert leftovers == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -31,6 +32,7 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
     the in-process simulator, with faults, so the gap report has something true to say.
     """
     import logging
+    import sys
     import time
 
     from archiver.demo import run_demo
@@ -41,7 +43,7 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
     with click.progressbar(
         length=int(days * 1440),
         label="simulating a week",
-        file=click.get_text_stream("stderr"),
+        file=sys.stderr,
     ) as bar:
         summary = run_demo(
             archive, days=days, live_hours=live_hours, seed=seed, on_progress=bar.update
@@ -64,8 +66,8 @@ def _print_reports(archive: str, start: datetime, live_start: datetime, end: dat
     from archiver.output import write
 
     con = query.connect(archive)
-    week = {"since": start, "until": end}
-    live = {"since": live_start, "until": end}
+    week: dict[str, Any] = {"since": start, "until": end}
+    live: dict[str, Any] = {"since": live_start, "until": end}
     sections = (
         (
             "cardinality: datapoints per scrape against the 30,000 cap",
