@@ -17,6 +17,7 @@ The file list is taken when connecting: reconnect to see files written afterward
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -87,9 +88,10 @@ def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb
     try:
         # Partitions are UTC dates and reports bucket by UTC hours, whatever the host's zone.
         con.execute("SET TimeZone = 'UTC'")
-        # Reports print their own output; a progress bar would interleave with it (and needs
-        # ipywidgets inside Jupyter).
-        con.execute("SET enable_progress_bar = false")
+        # Reports print their own output; a progress bar would interleave with it. Inside
+        # Jupyter DuckDB refuses to change the setting (it wants ipywidgets): leave it there.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("SET enable_progress_bar = false")
         for table in TABLES:
             _register_source(con, arch, table, files[table])
         con.register("archive_partitions", _partitions(arch, files))
