@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -68,5 +67,7 @@ def capacity(part: str, bucket: str, plot_dir: str | None, **options: Any) -> No
         frame = functions[part](con, **scope, **extra)
         out.write(frame, options["fmt"], options["output"])
         if plot_dir is not None:
+            from pathlib import Path
+
             for path in cap.write_charts(con, Path(plot_dir), **scope):
                 log.info("wrote %s", path)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from archiver import config
+if TYPE_CHECKING:
+    from archiver import config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,4 +53,7 @@ def source_options(f: F) -> F:
 
 def load_settings(**flags: Any) -> config.Settings:
     """Settings from flags, environment and archiver.toml (flag > env > file > default)."""
-    return config.load_settings(**flags)
+    # Imported here: config pulls in tomllib and friends, which `archiver --help` never needs.
+    from archiver.config import load_settings as load
+
+    return load(**flags)
