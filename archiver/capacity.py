@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.query import load_sql, run_file
-from archiver.reports import resolve_namespaces
+from archiver.reports import window_params
 
 if TYPE_CHECKING:
     import duckdb
@@ -89,8 +89,7 @@ def _params(
 ) -> dict[str, Any]:
     # The macros are defined per connection; CREATE OR REPLACE makes a second run harmless.
     con.execute(load_sql("capacity.sql"))
-    names, _ = resolve_namespaces(con, namespaces)
-    return {"since": since, "until": until, "namespaces": names}
+    return window_params(con, since, until, namespaces)
 
 
 def usage(

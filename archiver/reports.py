@@ -59,6 +59,7 @@ __all__ = [
     "gaps",
     "gaps_coverage",
     "resolve_namespaces",
+    "window_params",
 ]
 
 
@@ -81,12 +82,13 @@ def resolve_namespaces(
     return names, unmatched
 
 
-def _params(
+def window_params(
     con: duckdb.DuckDBPyConnection,
     since: datetime | None,
     until: datetime | None,
     namespaces: Sequence[str],
 ) -> dict[str, Any]:
+    """The ``$since``/``$until``/``$namespaces`` parameters of a report query."""
     names, _ = resolve_namespaces(con, namespaces)
     return {"since": since, "until": until, "namespaces": names}
 
@@ -105,7 +107,7 @@ def cardinality(
     """
     import polars as pl
 
-    frame = run_file(con, "report_cardinality.sql", _params(con, since, until, namespaces))
+    frame = run_file(con, "report_cardinality.sql", window_params(con, since, until, namespaces))
     return frame.with_columns(
         cap_share_pct=(pl.col("series") * 100.0 / point_cap).round(2),
     )
@@ -119,7 +121,9 @@ def cardinality_drivers(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Distinct values per label, for each metric and namespace, over the window."""
-    return run_file(con, "report_cardinality_drivers.sql", _params(con, since, until, namespaces))
+    return run_file(
+        con, "report_cardinality_drivers.sql", window_params(con, since, until, namespaces)
+    )
 
 
 def cardinality_contributors(
@@ -131,7 +135,7 @@ def cardinality_contributors(
     top: int = 20,
 ) -> pl.DataFrame:
     """The ``top`` label values (task queue, workflow type, ...) carried by the most series."""
-    params = _params(con, since, until, namespaces) | {"top": top}
+    params = window_params(con, since, until, namespaces) | {"top": top}
     return run_file(con, "report_cardinality_contributors.sql", params)
 
 
@@ -144,7 +148,7 @@ def cardinality_headroom(
     point_cap: int = 30_000,
 ) -> pl.DataFrame:
     """Datapoints per scrape against ``point_cap`` for each filter in use, and the trend."""
-    params = _params(con, since, until, namespaces) | {"point_cap": point_cap}
+    params = window_params(con, since, until, namespaces) | {"point_cap": point_cap}
     return run_file(con, "report_cardinality_headroom.sql", params)
 
 
@@ -156,7 +160,7 @@ def backlog(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Hourly approximate_backlog_count per queue beside its poll success and sync match rates."""
-    return run_file(con, "report_backlog.sql", _params(con, since, until, namespaces))
+    return run_file(con, "report_backlog.sql", window_params(con, since, until, namespaces))
 
 
 def backlog_trends(
@@ -167,7 +171,7 @@ def backlog_trends(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Per queue: the backlog's slope over the window and whether it keeps rising."""
-    return run_file(con, "report_backlog_trends.sql", _params(con, since, until, namespaces))
+    return run_file(con, "report_backlog_trends.sql", window_params(con, since, until, namespaces))
 
 
 def gaps(
@@ -178,7 +182,7 @@ def gaps(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Every range of minutes without a sample, per namespace, with the reason."""
-    return run_file(con, "report_gaps.sql", _params(con, since, until, namespaces))
+    return run_file(con, "report_gaps.sql", window_params(con, since, until, namespaces))
 
 
 def gaps_coverage(
@@ -189,7 +193,7 @@ def gaps_coverage(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Per namespace: the share of minutes that hold data or were idle."""
-    return run_file(con, "report_gaps_coverage.sql", _params(con, since, until, namespaces))
+    return run_file(con, "report_gaps_coverage.sql", window_params(con, since, until, namespaces))
 
 
 def failed_scrapes(
