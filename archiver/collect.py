@@ -508,7 +508,7 @@ def _counts(frame: pl.DataFrame) -> list[tuple[str, str, int]]:
 
 
 def _short(pieces: list[PieceResult]) -> str:
-    short = [p for p in pieces if p.outcome not in ("complete", "split")]
+    short = [p for p in pieces if p.outcome != "split" and (p.error or p.outcome != "complete")]
     return "; ".join(f"{p.shard.describe()}: {p.error or p.outcome}" for p in short)
 
 

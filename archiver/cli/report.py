@@ -189,6 +189,10 @@ def backlog(part: str, **options: Any) -> None:
 def gaps(part: str, fail_on_gap: bool, **options: Any) -> None:
     """Every missing minute range per namespace, with the reason, and a coverage percentage."""
     ranges = _run(part, **options, ranges=fail_on_gap)
+    if part == "ranges" and options["fmt"] == "table" and options["output"] is None:
+        # On a terminal, the runs behind the gaps belong on the same page.
+        click.echo("\nscrape runs that did not end complete:")
+        _run("scrapes", **options)
     missing = ranges.filter(ranges.get_column("is_gap")) if fail_on_gap else ranges.clear()
     if missing.height:
         minutes = int(missing.get_column("minutes").sum())
