@@ -19,7 +19,13 @@ from archiver.openmetrics import SAMPLES_SCHEMA, ParsedScrape, parse, render
 
 UTC = dt.UTC
 T0 = dt.datetime(2021, 1, 1, tzinfo=UTC)
-REFERENCE = Path("/work/shared/reference/temporal-cloud-openmetrics-api.txt")
+# ../shared beside the checkout, as on every developer machine and in CI.
+REFERENCE = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "reference"
+    / "temporal-cloud-openmetrics-api.txt"
+)
 
 # The response example of the API reference, verbatim (including its ", region=" space).
 REFERENCE_BODY = (
