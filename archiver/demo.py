@@ -95,7 +95,7 @@ def run_demo(
         account,
         api_key=DEMO_KEY,
         clock=clock,
-        faults=Faults(error_rate=0.01, stall_rate=0.01, unknown_rate=0.01),
+        faults=Faults(error_rate=0.02, cut_rate=0.01, unknown_rate=0.01, stall_rate=0.05),
     )
     settings = config.Settings(
         archive=archive,
