@@ -256,7 +256,7 @@ class _Run:
 
         params = shard.params(self.settings.labels)
         piece = PieceResult(shard, "network_error")
-        for _ in range(1 + STALL_RETRIES):
+        for ask in range(1 + STALL_RETRIES):
             attempt = self.client.fetch(
                 "metrics", params, deadline=self.deadline, on_attempt=self._log(shard)
             )
@@ -284,9 +284,11 @@ class _Run:
             # A stall is the same minute served twice. An older minute never served before is
             # new data from a server lagging more than `offset`: keep it, do not ask again.
             stalled = window is not None and window <= self.state.last_served
-            if not stalled or self.clock() + 10.0 >= self.deadline or self.budget.remaining() < 1:
-                if stalled:
-                    piece.error = "the server served an older window again (stall)"
+            if not stalled:
+                return piece
+            piece.error = "the server served an older window again (stall)"
+            last_try = ask == STALL_RETRIES
+            if last_try or self.clock() + 10.0 >= self.deadline or self.budget.remaining() < 1:
                 return piece
             self.sleep(10.0)  # the backend stalls for a while; ask again a little later
         return piece
