@@ -53,7 +53,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "use_dictionary": _DICT,
         "column_encoding": {"ts": "DELTA_BINARY_PACKED", "value": "PLAIN"},
     },
-    "zstd 19, dict strings, delta ts, plain value (chosen)": {
+    "zstd 15, dict strings, delta ts, plain value (chosen)": {
+        "compression": "zstd",
+        "compression_level": 15,
+        "use_dictionary": _DICT,
+        "column_encoding": {"ts": "DELTA_BINARY_PACKED", "value": "PLAIN"},
+    },
+    "zstd 19, dict strings, delta ts, plain value": {
         "compression": "zstd",
         "compression_level": 19,
         "use_dictionary": _DICT,
