@@ -328,9 +328,14 @@ def s3_credentials_problem(env: Mapping[str, str], home: str) -> str | None:
     ]
     if any(os.path.isfile(p) for p in shared):
         return None
+    # An EC2 instance role is only asked for when the user says the metadata service is there:
+    # elsewhere asking it costs timeouts (and traffic to an address that is not ours).
+    if env.get("AWS_EC2_METADATA_DISABLED", "").strip().lower() == "false":
+        return None
     return (
         "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
-        "or ~/.aws/credentials); for an S3-compatible server also set ARCHIVER_S3_ENDPOINT"
+        "or ~/.aws/credentials; on EC2 with an instance role, AWS_EC2_METADATA_DISABLED=false); "
+        "for an S3-compatible server also set ARCHIVER_S3_ENDPOINT"
     )
 
 

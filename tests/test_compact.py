@@ -339,3 +339,6 @@ def test_missing_s3_credentials_say_what_to_set(tmp_path: Path) -> None:
     assert "ARCHIVER_S3_ENDPOINT" in problem
     assert s3_credentials_problem({"AWS_PROFILE": "x"}, str(tmp_path)) is None
     assert "AWS_SECRET_ACCESS_KEY" in str(s3_credentials_problem({"AWS_ACCESS_KEY_ID": "a"}, "/"))
+    # An instance role, only when the user says the metadata service is there.
+    assert s3_credentials_problem({"AWS_EC2_METADATA_DISABLED": "false"}, str(tmp_path)) is None
+    assert s3_credentials_problem({"AWS_EC2_METADATA_DISABLED": "true"}, str(tmp_path))
