@@ -12,23 +12,30 @@
 --   failed        any other failure (network, server, auth, parse)
 --   not_scraped   no run aimed at or served the minute (`skipped` runs count as no run)
 
+-- The audited span: the minutes the scrape log covers, clipped to [since, until).
+CREATE OR REPLACE MACRO gaps_span(since, until) AS TABLE
+WITH runs AS (
+    SELECT * FROM window_runs(since, until)
+)
+SELECT
+    greatest(first_minute, date_trunc('minute', coalesce(CAST(since AS TIMESTAMPTZ),
+                                                         CAST('-infinity' AS TIMESTAMPTZ))))
+        AS lo,
+    least(last_minute + INTERVAL 1 MINUTE,
+          coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))) AS hi
+FROM (
+    SELECT
+        min(date_trunc('minute', least(target_window, served_window))) AS first_minute,
+        max(date_trunc('minute', greatest(target_window, served_window))) AS last_minute
+    FROM runs
+);
+
 CREATE OR REPLACE MACRO gaps_minutes(since, until, namespaces) AS TABLE
 WITH runs AS MATERIALIZED (
     SELECT * FROM window_runs(since, until)
 ),
 span AS (
-    SELECT
-        greatest(first_minute, date_trunc('minute', coalesce(CAST(since AS TIMESTAMPTZ),
-                                                             CAST('-infinity' AS TIMESTAMPTZ))))
-            AS lo,
-        least(last_minute + INTERVAL 1 MINUTE,
-              coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))) AS hi
-    FROM (
-        SELECT
-            min(date_trunc('minute', least(target_window, served_window))) AS first_minute,
-            max(date_trunc('minute', greatest(target_window, served_window))) AS last_minute
-        FROM runs
-    )
+    SELECT * FROM gaps_span(since, until)
 ),
 grid AS (
     SELECT unnest(generate_series(lo, hi - INTERVAL 1 MINUTE, INTERVAL 1 MINUTE)) AS minute
@@ -119,18 +126,7 @@ WITH runs AS (
     SELECT * FROM window_runs(since, until)
 ),
 span AS (
-    SELECT
-        greatest(first_minute, date_trunc('minute', coalesce(CAST(since AS TIMESTAMPTZ),
-                                                             CAST('-infinity' AS TIMESTAMPTZ))))
-            AS lo,
-        least(last_minute + INTERVAL 1 MINUTE,
-              coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))) AS hi
-    FROM (
-        SELECT
-            min(date_trunc('minute', least(target_window, served_window))) AS first_minute,
-            max(date_trunc('minute', greatest(target_window, served_window))) AS last_minute
-        FROM runs
-    )
+    SELECT * FROM gaps_span(since, until)
 ),
 missing AS (
     SELECT namespace,
