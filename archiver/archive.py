@@ -226,7 +226,7 @@ class Archive:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             if self.durable:
-                _fsync_dir(directory)
+                fsync_dir(directory)
         except OSError as exc:
             raise StorageError(f"cannot write to {directory}: {exc.strerror or exc}") from exc
         return final
@@ -295,7 +295,8 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
+    """Make a rename inside ``path`` durable (ignored where the OS cannot)."""
     # A rename is durable only once its directory entry is; harmless where unsupported.
     with contextlib.suppress(OSError):
         _fsync(path)

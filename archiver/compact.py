@@ -30,7 +30,6 @@ with a warning naming them; nothing is silently dropped.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import hashlib
@@ -46,7 +45,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from archiver import schema
-from archiver.archive import STATE_DIR, TABLES, TMP_PREFIX, TMP_SUFFIX, Archive
+from archiver.archive import STATE_DIR, TABLES, TMP_PREFIX, TMP_SUFFIX, Archive, fsync_dir
 from archiver.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
@@ -235,9 +234,7 @@ def compact_partition(
         )
     else:
         with archive.lock("write", timeout=lock_timeout):
-            outputs = _swap_s3(
-                archive, table, directory, merged, result.checksum, options, used
-            )
+            outputs = _swap_s3(archive, table, directory, merged, result.checksum, options, used)
     result.outputs = len(outputs)
     result.bytes_out = sum(i.size or 0 for i in archive.fs.get_file_info(outputs))
     log.info(
@@ -338,7 +335,7 @@ def _swap_local(
             _adopt_newcomers(archive, directory, staging, {i.path for i in inputs})
             _swap_dirs(staging, directory, f"{parent}/{OLD}{token}-{live}")
         staging = _leftover(staging, directory, f"{parent}/{OLD}{token}-{live}")
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except OSError as exc:
         raise StorageError(f"cannot compact {directory}: {exc.strerror or exc}") from exc
     finally:
@@ -409,15 +406,6 @@ def _exchange(a: str, b: str) -> None:
     if renameat2(at_fdcwd, a.encode(), at_fdcwd, b.encode(), rename_exchange) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
-
-
-def _fsync_dir(path: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # -- reading old and damaged files ------------------------------------------------------------
@@ -578,7 +566,7 @@ def _remove_partition(archive: Archive, path: str) -> None:
             # the rmtree leaves a hidden _deleting-* directory that repair() finishes.
             hidden = f"{parent}/{DELETING}{uuid.uuid4().hex[:12]}-{name}"
             os.rename(path, hidden)
-            _fsync_dir(parent)
+            fsync_dir(parent)
             shutil.rmtree(hidden)
         else:
             archive.fs.delete_dir(path)
