@@ -25,7 +25,14 @@ import polars as pl
 from numpy.typing import NDArray
 
 from archiver.simulator.catalog import OPTIN_LABELS, descriptors
-from archiver.simulator.series import Behaviour, SeriesTable, build_series, mix, salt
+from archiver.simulator.series import (
+    LIMIT_SCALE,
+    Behaviour,
+    SeriesTable,
+    build_series,
+    mix,
+    salt,
+)
 from archiver.simulator.topology import Topology, build_topology
 
 __all__ = ["Account", "AccountSpec"]
@@ -35,7 +42,15 @@ I64 = NDArray[np.int64]
 U64 = NDArray[np.uint64]
 _CHUNK_MINUTES = 240  # minutes computed at once by Account.windows...
 _CHUNK_CELLS = 1_000_000  # ...unless minutes x series would exceed this (a few arrays of it)
-_ORIGIN_MINUTE = 1_577_836_800 // 60  # 2020-01-01: the stuck queue has been growing since
+_CAP_LOW = 0.94  # past its limit, a minute's average usage sits at 94-100% of it
+_THROTTLE_AT = 0.83  # from here on, bursts within the minute are throttled
+_USAGE_NOISE = (0.92, 1.06)  # per-series wobble of capped usage: sums stay <= 1.06 x the limit
+# The stuck queue is drained every three weeks (by a Monday 10:00 UTC deploy) and grows again.
+_STUCK_PERIOD = 3 * 7 * 1440
+# Minute 0 (1970-01-01) was a Thursday; the drains fall on Mondays three weeks apart, one of
+# them on 2023-11-13.
+_STUCK_RESET = (18 * 1440 + 10 * 60) % _STUCK_PERIOD
+_STUCK_GROWTH = 0.12  # tasks a minute: ~170 a day, ~1,200 a week
 _ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
 
@@ -106,13 +121,21 @@ def _round3(x: F64) -> F64:
 
 
 class _Load:
-    """Per-namespace state of a column of minutes: load factor, limit steps, limit pressure.
+    """Per-namespace state of a column of minutes: load factor, limit steps, what limits let by.
 
     ``minutes`` has shape (M, 1); every array here has one row per minute, one column per
-    namespace (``pressure`` has a middle axis for the three limits).
+    namespace; ``demand``, ``served`` and ``throttled`` have a middle axis for the limits of
+    :data:`LIMIT_KINDS`.
+
+    Demand is the namespace's usage against a limit as a fraction of it, before the limit acts.
+    Past the limit the minute's average sits at ``_CAP_LOW``..1 of it (bursts within the minute
+    are turned away before the average reaches it): ``served`` is the fraction of demand let
+    through. From ``_THROTTLE_AT`` of the limit on, bursts within the minute hit it, so some
+    requests are throttled (``throttled``, a fraction of demand) even while the average reads
+    below the limit.
     """
 
-    def __init__(self, tp: Topology, seed: int, minutes: I64) -> None:
+    def __init__(self, tp: Topology, table: SeriesTable, seed: int, minutes: I64) -> None:
         n = tp.n_ns
         day = minutes // 1440
         diurnal = 1.0 + 0.45 * np.sin(2.0 * np.pi * ((minutes + tp.ns_tz) % 1440.0) / 1440.0)
@@ -120,13 +143,21 @@ class _Load:
         keys = np.arange(n, dtype=np.uint64)
         spike = _uniform(keys, salt(seed, minutes, 101)) < 0.03
         burst = np.where(spike, 1.0 + 1.5 * _uniform(keys, salt(seed, minutes, 102)), 1.0)
-        self.factor: F64 = diurnal * weekly * burst
+        wobble = np.exp(0.05 * _normal(_uniform(keys, salt(seed, minutes, 103)),
+                                       _uniform(keys, salt(seed, minutes, 104))))  # fmt: skip
+        self.factor: F64 = diurnal * weekly * burst * wobble
         phase = tp.ns_tz.astype(np.int64)
         # Provisioned namespaces alternate between two capacity levels every three days.
-        self.step: F64 = np.where(tp.ns_provisioned & ((day + phase % 3) // 3 % 2 == 1), 2.0, 1.0)
-        act = tp.ns_volume * 8.0 / 60.0 * self.factor / (tp.ns_action_limit * self.step)
-        # Pressure on the action, operations and request limits (see series.limit for ratios).
-        self.pressure: F64 = np.stack([act, act * 0.6, act * 0.75], axis=1)
+        self.step: F64 = np.where(tp.ns_provisioned & ((day + phase % 3) // 3 % 2 == 1), 1.5, 1.0)
+        # (M, kinds, n): usage / limit per second; table.load is per minute at factor 1.
+        limit = LIMIT_SCALE[:, None] * tp.ns_action_limit[None, :]
+        demand = table.load[None] * self.factor[:, None] / (60.0 * limit[None] * self.step[:, None])
+        self.demand: F64 = demand
+        cap = _CAP_LOW + (1.0 - _CAP_LOW) * _uniform(keys, salt(seed, minutes, 105))
+        self.served: F64 = np.minimum(1.0, cap[:, None] / np.maximum(demand, 1e-12))
+        near = np.clip((demand - _THROTTLE_AT) / (1.0 - _THROTTLE_AT), 0.0, 1.0)
+        self.throttled: F64 = (1.0 - self.served) + 0.02 * near
+        self.throttling = demand > _THROTTLE_AT
         self.phase = phase
 
 
@@ -141,7 +172,7 @@ def _values(
     cell's value does not depend on which other cells are computed with it.
     """
     mins = minutes.astype(np.int64).reshape(-1, 1)
-    load = _Load(tp, spec.seed, mins)
+    load = _Load(tp, table, spec.seed, mins)
     salts = [salt(spec.seed, mins, i)[:, 0] for i in range(6)]  # draw i of each minute
     beh = table.behaviour
     emit = np.zeros((len(mins), len(beh)), dtype=np.bool_)
@@ -169,18 +200,49 @@ def _values(
         emit.ravel()[flat] = True
         value.ravel()[flat] = v
 
-    # Rates: a per-minute count, served as a per-second average (k/60).
-    cols, ns, key, base, aux, _ = part(Behaviour.RATE, Behaviour.THROTTLE)
-    lam = base * load.factor[:, ns]
-    th = np.flatnonzero(beh[cols] == Behaviour.THROTTLE)
-    kind = np.clip(aux[th].astype(np.int64), 0, 2)
-    lam[:, th] *= np.clip(2.0 * (load.pressure[:, kind, ns[th]] - 0.85), 0.0, None)
-    at, j = np.nonzero((grid(key, 1) < -np.expm1(-lam)) & (lam > 0))
-    k = key[j]
-    z = _normal(cells(k, at, 2), cells(k, at, 3))
-    count = np.maximum(1.0, np.rint(lam[at, j] * np.exp(0.35 * z - 0.06)))
-    rare = cells(k, at, 4) < 0.01
-    count[rare] *= 2.0 + np.floor(8.0 * cells(k[rare], at[rare], 5))
+    def counts(
+        cols: I64, lam: F64, *, capped: bool = False, forced: NDArray[np.bool_] | None = None
+    ) -> tuple[I64, I64, F64]:
+        """Per-minute counts around ``lam`` (minutes x ``cols``): (rows, columns, counts).
+
+        A cell shows with probability 1 - exp(-lam) (always where ``forced``). Counts have a
+        lognormal spread and a rare 2-9x outlier, or, when ``capped`` by a limit, only a small
+        bounded wobble (so the limit holds for the namespace's sum too).
+        """
+        key = table.key[cols]
+        hit = (grid(key, 1) < -np.expm1(-lam)) & (lam > 0)
+        at, j = np.nonzero(hit if forced is None else hit | forced)
+        k = key[j]
+        z = _normal(cells(k, at, 2), cells(k, at, 3))
+        if capped:
+            wobble = np.clip(np.exp(0.04 * z), *_USAGE_NOISE)
+            return at, j, np.maximum(1.0, np.rint(lam[at, j] * wobble))
+        count = np.maximum(1.0, np.rint(lam[at, j] * np.exp(0.35 * z - 0.06)))
+        rare = cells(k, at, 4) < 0.01
+        count[rare] *= 2.0 + np.floor(8.0 * cells(k[rare], at[rare], 5))
+        return at, j, count
+
+    # Rates: a per-minute count, served as a per-second average (k/60). A SUBSET series shares
+    # its parent's key and base, hence its count, and keeps a fraction of it.
+    cols, ns, key, base, aux, _ = part(Behaviour.RATE, Behaviour.SUBSET)
+    at, j, count = counts(cols, base * load.factor[:, ns])
+    sub = beh[cols[j]] == Behaviour.SUBSET
+    frac = np.clip(aux[j[sub]] + 0.2 * (cells(key[j[sub]], at[sub], 0) - 0.5), 0.0, 1.0)
+    count[sub] = np.rint(count[sub] * frac)
+    keep = count > 0
+    put(at[keep], cols[j[keep]], count[keep] / 60.0)
+
+    # Usage against a limit: what the limit let through of the namespace's demand.
+    cols, ns, key, base, aux, _ = part(Behaviour.USAGE)
+    kind = aux.astype(np.int64)
+    at, j, count = counts(cols, base * load.factor[:, ns] * load.served[:, kind, ns], capped=True)
+    put(at, cols[j], count / 60.0)
+
+    # Throttled: what it turned away; the lead series of each shows whenever bursts hit it.
+    cols, ns, key, base, aux, p = part(Behaviour.THROTTLE)
+    kind = aux.astype(np.int64)
+    lam = base * load.factor[:, ns] * load.throttled[:, kind, ns]
+    at, j, count = counts(cols, lam, forced=load.throttling[:, kind, ns] & (p == 1.0))
     put(at, cols[j], count / 60.0)
 
     # Latencies: p50/p95/p99 rows share a key, hence the same draws; the multipliers keep order.
@@ -209,7 +271,7 @@ def _values(
     z = _normal(cells(key[j], at, 2), cells(key[j], at, 3))
     drift = 2.0 * b * e1 + b * (e2 - 0.45) * 4.0 / length * t + 0.05 * b * z
     backlog = np.where(idle[at, j], 0.0, np.maximum(0.0, np.rint(drift)))
-    grown = np.floor(b + 0.05 * np.maximum(0, mins[at, 0] - _ORIGIN_MINUTE))
+    grown = np.floor(b + _STUCK_GROWTH * ((mins[at, 0] - _STUCK_RESET) % _STUCK_PERIOD))
     put(at, cols[j], np.where(stuck[j], grown, backlog))
 
     cols, ns, key, base, aux, p = part(Behaviour.LEVEL)
@@ -220,7 +282,8 @@ def _values(
 
     cols, ns, key, base, aux, _ = part(Behaviour.LIMIT)
     limit = base * np.where(aux == 1.0, load.step[:, ns], 1.0)
-    at, j = np.nonzero((mins + load.phase[ns]) % spec.limit_every == 0)
+    # Reported every few minutes, and at midnight UTC, when a step may change the value.
+    at, j = np.nonzero(((mins + load.phase[ns]) % spec.limit_every == 0) | (mins % 1440 == 0))
     put(at, cols[j], limit[at, j])
     return emit, value
 

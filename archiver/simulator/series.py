@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from archiver.simulator.catalog import MetricDef, load_catalog
 from archiver.simulator.topology import Topology
 
-__all__ = ["Behaviour", "SeriesTable", "build_series", "mix", "salt"]
+__all__ = ["LIMIT_KINDS", "LIMIT_SCALE", "Behaviour", "SeriesTable", "build_series", "mix", "salt"]
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -66,11 +66,19 @@ class Behaviour:
     """How a series' value evolves; see :func:`archiver.simulator.model.values`."""
 
     RATE = 0  # per-minute count k ~ base * load, served as k/60; absent when k == 0
-    THROTTLE = 1  # like RATE but scaled by how far the namespace is past 85% of a limit
+    THROTTLE = 1  # what a limit (aux: LIMIT_KINDS index) turned away; p == 1: never 0 then
     LATENCY = 2  # quantile of a shared per-entity draw, so p50 < p95 < p99
     BACKLOG = 3  # drifts within epochs, resets to 0 (and goes quiet); aux < 0: a stuck queue
     LEVEL = 4  # an instantaneous count (open workflows, pollers)
     LIMIT = 5  # a step function of the day, reported only every few minutes
+    USAGE = 6  # a RATE that a limit (aux: LIMIT_KINDS index) caps; p == 1: counts against it
+    SUBSET = 7  # a thinned copy (fraction ~aux) of the RATE series whose key it shares
+
+
+#: The namespace limits usage is capped by, in the order of ``SeriesTable.load`` rows, and each
+#: one's on-demand size as a multiple of the action limit.
+LIMIT_KINDS = ("actions", "operations", "requests")
+LIMIT_SCALE = np.array([1.0, 2.0, 2.0])
 
 
 @dataclass
@@ -96,6 +104,9 @@ class SeriesTable:
     base: F64
     aux: F64
     p: F64
+    #: (len(LIMIT_KINDS), namespaces): per-minute count, at the mean load, of the USAGE series
+    #: that count against each limit (what the limit is compared with).
+    load: F64
 
 
 _FRONTEND_OPS = (
@@ -171,13 +182,17 @@ class _Builder:
 
     def block(
         self, m: MetricDef, ns: I64, labels: dict[str, STR], key: U64, behaviour: int,
-        base: F64, aux: F64 | None = None, p: F64 | None = None,
+        base: F64, aux: F64 | None = None, p: F64 | None = None, key_name: str | None = None,
     ) -> _Block:  # fmt: skip
-        """One block, expanded over the namespace's regions when the metric has ``region``."""
+        """One block, expanded over the namespace's regions when the metric has ``region``.
+
+        ``key_name`` hashes the keys as if the metric were that one (a SUBSET shares the keys,
+        hence the draws, of the series it is a subset of).
+        """
         aux = np.zeros(len(ns)) if aux is None else aux
         p = np.ones(len(ns)) if p is None else p
         # The quantiles of one latency share a key, so they share draws and stay ordered.
-        metric_key = salt(*re.sub(r"_p(50|95|99)$", "", m.name).encode())
+        metric_key = salt(*re.sub(r"_p(50|95|99)$", "", key_name or m.name).encode())
         if not m.has_region:
             return _Block(m, ns, labels, mix(key ^ metric_key), behaviour, base, aux, p)
         rows, pos = _expand(self.n_regions[ns])
@@ -187,9 +202,12 @@ class _Builder:
             share = np.ones(len(rows))
         out_labels = {k: v[rows] for k, v in labels.items()}
         out_labels["region"] = self.region_table[ns_r, pos]
+        p_r = p[rows]
+        if behaviour == Behaviour.THROTTLE:
+            p_r = np.where(pos == 0, p_r, 0.0)  # the lead series is in the primary region
         return _Block(
             m, ns_r, out_labels, mix(_key(key[rows], pos) ^ metric_key), behaviour,
-            base[rows] * share, aux[rows], p[rows],
+            base[rows] * share, aux[rows], p_r,
         )  # fmt: skip
 
     def volume(self, ns: I64) -> F64:
@@ -217,10 +235,13 @@ class _Builder:
             q = {"p50": 0.0, "p95": 1.0, "p99": 2.0}[m.name[-3:]]
             aux, p = np.full(len(ns), q), 1.0 - np.exp(-req_min)
             return self.block(m, ns, labels, key, Behaviour.LATENCY, lat, aux, p)
+        kind = np.full(len(ns), float(LIMIT_KINDS.index("requests")))
         if name == "service_request_throttled":
-            kind = np.full(len(ns), 2.0)  # pressure on the request limit
-            return self.block(m, ns, labels, key, Behaviour.THROTTLE, req_min, kind)
-        factor = {"service_request": 1.0, "service_error": 0.002}.get(name, 0.0005)
+            lead = (labels["operation"] == "StartWorkflowExecution").astype(np.float64)
+            return self.block(m, ns, labels, key, Behaviour.THROTTLE, req_min, kind, lead)
+        if name == "service_request":
+            return self.block(m, ns, labels, key, Behaviour.USAGE, req_min, kind)
+        factor = {"service_error": 0.002}.get(name, 0.0005)
         return self.block(m, ns, labels, key, Behaviour.RATE, req_min * factor)
 
     def pairs(self, m: MetricDef) -> _Block:
@@ -310,9 +331,14 @@ class _Builder:
                 hit = np.flatnonzero(region_rows == first[0])[:1]
                 blk.aux[hit] = -1.0
             return blk
+        if name == "poll_success_sync":
+            # Sync matches are poll successes that found a waiting poller: a thinned copy of
+            # poll_success (same keys, same draws), so sync <= success in every minute.
+            parent = m.name.replace("_sync", "")
+            return self.block(m, ns, labels, key, Behaviour.SUBSET, traffic,
+                              np.full(len(tq), 0.85), key_name=parent)  # fmt: skip
         rates = {
             "poll_success": traffic,
-            "poll_success_sync": traffic * 0.85,
             "poll_timeout": 1.0 + 3.0 * tp.tq_weight[tq],
             "no_poller_tasks": traffic * 0.001,
         }
@@ -324,7 +350,8 @@ class _Builder:
         if name == "namespace_open_workflows":
             return self.block(m, ns, {}, key, Behaviour.LEVEL, self.volume(ns) * 30.0)
         if name == "total_action_throttled":
-            return self.block(m, ns, {}, key, Behaviour.THROTTLE, self.actions_min[ns])
+            kind = np.full(len(ns), float(LIMIT_KINDS.index("actions")))
+            return self.block(m, ns, {}, key, Behaviour.THROTTLE, self.actions_min[ns], kind)
         if name == "total_action":
             multi = self.n_regions > 1
             counts = np.where(multi, 4, 2).astype(np.int64)
@@ -333,8 +360,10 @@ class _Builder:
             mode = np.array(["active", "standby"], dtype=np.str_)[pos // 2]
             share = np.where(pos % 2 == 0, 0.9, 0.1) * np.where(pos // 2 == 0, 1.0, 0.02)
             labels = {"is_background": bg, "namespace_mode": mode}
-            return self.block(m, ns[rows], labels, _key(key[rows], pos), Behaviour.RATE,
-                              self.actions_min[rows] * share)  # fmt: skip
+            kind = np.full(len(rows), float(LIMIT_KINDS.index("actions")))
+            counted = (bg == "false").astype(np.float64)  # background actions are not limited
+            return self.block(m, ns[rows], labels, _key(key[rows], pos), Behaviour.USAGE,
+                              self.actions_min[rows] * share, kind, counted)  # fmt: skip
         if name == "billable_action":
             wt = self.wt_idx
             rows, at = _expand(np.full(len(wt), len(_ACTION_TYPES), dtype=np.int64))
@@ -353,9 +382,13 @@ class _Builder:
             "namespace_mode": np.full(len(rows), "active"),
         }
         base = self.actions_min[rows] * 1.2 * share
-        beh = Behaviour.THROTTLE if name == "operations_throttled" else Behaviour.RATE
+        kind = np.full(len(rows), float(LIMIT_KINDS.index("operations")))
+        if name == "operations_throttled":
+            beh, p = Behaviour.THROTTLE, (op == 0).astype(np.float64)
+        else:
+            beh, p = Behaviour.USAGE, np.ones(len(rows))
         return self.block(m, rows, labels, _key(np.full(len(rows), 9), rows, op), beh, base,
-                          np.full(len(rows), 1.0))  # fmt: skip
+                          kind, p)  # fmt: skip
 
     def schedule(self, m: MetricDef) -> _Block:
         ns = self.ns_idx[self.tp.ns_schedules]
@@ -373,10 +406,11 @@ class _Builder:
     def limit(self, m: MetricDef) -> _Block:
         ns, name = self.ns_idx, _short(m.name)
         env = self.tp.ns_action_limit
+        act, ops, req = (env * LIMIT_SCALE[LIMIT_KINDS.index(k)] for k in LIMIT_KINDS)
         base, steps = {
-            "temporal_cloud_v1_action_limit": (env, 1.0),
-            "temporal_cloud_v1_operations_limit": (env * 2, 1.0),
-            "temporal_cloud_v1_service_request_limit": (env * 2, 1.0),
+            "temporal_cloud_v1_action_limit": (act, 1.0),
+            "temporal_cloud_v1_operations_limit": (ops, 1.0),
+            "temporal_cloud_v1_service_request_limit": (req, 1.0),
             "temporal_cloud_v1_poller_limit": (np.where(env > 1000, 10000.0, 2000.0), 0.0),
             "temporal_cloud_v1_action_on_demand_envelope_limit": (env, 0.0),
             "temporal_cloud_v1_operations_on_demand_envelope_limit": (env * 2, 0.0),
@@ -457,12 +491,22 @@ def build_series(tp: Topology, optin: frozenset[str]) -> SeriesTable:
         }
         frames.append(label_frame(m.name, names, labels))
         blocks.append(blk)
+    ns = np.concatenate([b.ns for b in blocks]).astype(np.int64)
+    behaviour = np.concatenate([np.full(len(b.ns), b.behaviour, np.int8) for b in blocks])
+    base = np.concatenate([b.base for b in blocks]).astype(np.float64)
+    aux = np.concatenate([b.aux for b in blocks]).astype(np.float64)
+    p = np.concatenate([b.p for b in blocks]).astype(np.float64)
+    usage = behaviour == Behaviour.USAGE
+    cell = aux[usage].astype(np.int64) * tp.n_ns + ns[usage]
+    counted = base[usage] * p[usage]
+    load = np.bincount(cell, counted, len(LIMIT_KINDS) * tp.n_ns).astype(np.float64)
     return SeriesTable(
         frame=pl.concat(frames, how="vertical", rechunk=True),  # one chunk: gathers are fast
-        ns=np.concatenate([b.ns for b in blocks]).astype(np.int64),
+        ns=ns,
         key=np.concatenate([b.key for b in blocks]),
-        behaviour=np.concatenate([np.full(len(b.ns), b.behaviour, np.int8) for b in blocks]),
-        base=np.concatenate([b.base for b in blocks]).astype(np.float64),
-        aux=np.concatenate([b.aux for b in blocks]).astype(np.float64),
-        p=np.concatenate([b.p for b in blocks]).astype(np.float64),
+        behaviour=behaviour,
+        base=base,
+        aux=aux,
+        p=p,
+        load=load.reshape(len(LIMIT_KINDS), tp.n_ns),
     )

@@ -140,12 +140,15 @@ def build_topology(
     ns_volume = volume * ns_w * rng.uniform(0.7, 1.3, n)
     ns_volume[0] = volume
     # Actions per second are ~8 per workflow; namespace 0 runs close to its limit on purpose
-    # so that throttling shows up at daily peaks.
+    # so that throttling shows up at daily peaks: its non-background actions (~92% of all)
+    # average ~60% of the limit, so weekday peaks reach ~85-95% (more in bursts, which the
+    # limit then cuts off).
     actions = ns_volume * 8 / 60
     ns_action_limit = np.maximum(500.0, np.ceil(actions * rng.uniform(3, 8, n) / 100) * 100).astype(
         np.float64
     )
-    ns_action_limit[0] = max(1.0, float(np.round(actions[0] / 0.62)))
+    # An even number, so the provisioned step (x1.5) is a whole number too.
+    ns_action_limit[0] = max(2.0, 2.0 * float(np.round(actions[0] * 0.92 / 0.6 / 2.0)))
 
     tq_ns, tq_name, tq_weight, tq_dep, tq_build, tq_prio2 = [], [], [], [], [], []
     wt_ns, wt_name, wt_weight = [], [], []
@@ -176,6 +179,9 @@ def build_topology(
         # Each workflow type runs on one queue, a quarter of them on a second one too.
         first: NDArray[np.int64] = np.arange(t) % q if t <= q else rng.integers(0, q, t)
         second = np.where(rng.random(t) < 0.25, rng.integers(0, q, t), -1)
+        # A second queue equal to the first is no second queue: the pair (and every series
+        # labelled with it) would otherwise appear twice in one window.
+        second = np.where(second == first, -1, second)
         for tqs, share in ((first, 1.0), (second, 0.3)):
             ok = tqs >= 0
             pair_tq.append(tq_base + tqs[ok])
