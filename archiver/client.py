@@ -276,7 +276,7 @@ class Client:
                 status=status,
                 error=f"HTTP 200 with Content-Type {content_type or 'missing'!r}, not OpenMetrics",
             )
-        if not body.rstrip().endswith(b"# EOF"):
+        if not _ends_with_eof(body):
             return done("network_error", status=status, error="body ended before # EOF (cut)")
         header = (response.headers.get("X-Completeness") or "").strip().lower()
         completeness = header if header in COMPLETENESS else "unknown"
@@ -297,6 +297,14 @@ def failure(attempt: Attempt) -> Exception:
     if attempt.outcome in ("limited", "unknown"):
         return IncompleteError(f"response {attempt.outcome}: {attempt.error or ''}".strip())
     return ServerError(f"the server failed: {attempt.error}", status=attempt.status)
+
+
+def _ends_with_eof(body: bytes) -> bool:
+    """Whether the body's last line is ``# EOF`` (without copying a multi-megabyte body)."""
+    end = len(body)
+    while end and body[end - 1] in b" \t\r\n":
+        end -= 1
+    return body.endswith(b"# EOF", 0, end)
 
 
 def _clean(message: str) -> str:

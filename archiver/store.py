@@ -42,8 +42,9 @@ _SMALL_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
 
 def to_arrow_samples(frame: pl.DataFrame) -> pa.Table:
     """A parser-shaped frame (labels as a list of key/value structs) as the stored schema."""
+    # Exported as polars holds it (string views, no copy), then cast once to the stored types.
     table = frame.select("series", "metric", "labels", "ts", "value").to_arrow(
-        compat_level=pl.CompatLevel.oldest()
+        compat_level=pl.CompatLevel.newest()
     )
     labels = table.column("labels").combine_chunks()
     entries = labels.flatten()
@@ -71,8 +72,9 @@ def file_range(path: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.DataFrame:
-    """(series, ts) already stored in a partition directory at any of the timestamps ``ts_ms``."""
+def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.DataFrame | None:
+    """(series, ts) already stored in a partition directory at any of the timestamps ``ts_ms``;
+    None when no file there can hold one."""
     lo, hi = min(ts_ms), max(ts_ms)
     files = []
     for path in archive.files_in(directory):
@@ -80,7 +82,7 @@ def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.Da
         if bounds is None or (bounds[0] <= hi and bounds[1] >= lo):
             files.append(path)
     if not files:
-        return pl.DataFrame(schema={"series": pl.String, "ts": pl.Datetime("ms", "UTC")})
+        return None
     # Imported only here: most minutes overlap no file, and these cost ~0.1 s to import.
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
@@ -100,28 +102,36 @@ def write_samples(archive: Archive, samples: pl.DataFrame, *, bulk: bool = False
     """
     if samples.is_empty():
         return 0
-    samples = samples.unique(subset=["series", "ts"], keep="first", maintain_order=True)
-    parts = samples.with_columns(date=pl.col("ts").dt.date().cast(pl.String)).partition_by(
-        ["date", "namespace"], as_dict=True, include_key=False
+    # One stable sort puts every partition's rows in a contiguous run, in file order, and a
+    # repeated (series, ts) right after its first occurrence, where dropping it needs no hash
+    # table.
+    samples = samples.with_columns(date=pl.col("ts").dt.date().cast(pl.String)).sort(
+        "date", "namespace", "series", "ts", maintain_order=True
     )
+    repeated = (pl.col("series") == pl.col("series").shift(1)) & (
+        pl.col("ts") == pl.col("ts").shift(1)
+    )
+    samples = samples.filter(~repeated.fill_null(False))
+    partitions = (
+        samples.select("date", "namespace", ms=pl.col("ts").dt.epoch("ms"))
+        .with_row_index("start")
+        .group_by("date", "namespace", maintain_order=True)
+        .agg(pl.col("start").first(), pl.len(), pl.col("ms").unique())
+    )
+    stem, options = ("compact", COMPACT_WRITE_OPTIONS) if bulk else ("part", SAMPLE_WRITE_OPTIONS)
     written = 0
-    for (date, namespace), part in sorted(
-        parts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
-    ):
-        directory = archive.table_dir("samples", str(date), namespace)
-        ts_ms = part.get_column("ts").dt.epoch("ms").unique().to_list()
+    for date, namespace, start, count, ts_ms in partitions.iter_rows():
+        directory = archive.table_dir("samples", date, namespace)
+        part = samples.slice(start, count)
         existing = stored_keys(archive, directory, ts_ms)
-        if not existing.is_empty():
-            part = part.join(existing, on=["series", "ts"], how="anti")
-        if part.is_empty():
-            continue
-        part = part.sort("series", "ts")
-        lo, hi = min(ts_ms), max(ts_ms)
-        stem, options = (
-            ("compact", COMPACT_WRITE_OPTIONS) if bulk else ("part", SAMPLE_WRITE_OPTIONS)
-        )
+        if existing is not None:
+            part = part.join(existing, on=["series", "ts"], how="anti", maintain_order="left")
+            if part.is_empty():
+                continue
+        # Converted a partition at a time: the Arrow copy of a whole scrape would add a
+        # fifth to the cron process's peak memory.
         archive.write_parquet(
-            directory, to_arrow_samples(part), stem=f"{stem}-{lo}-{hi}", **options
+            directory, to_arrow_samples(part), stem=f"{stem}-{min(ts_ms)}-{max(ts_ms)}", **options
         )
         written += part.height
     return written

@@ -30,6 +30,15 @@ POLL_SYNC = "temporal_cloud_v1_poll_success_sync_count"
 POLL_TIMEOUT = "temporal_cloud_v1_poll_timeout_count"
 ACTION_LIMIT = "temporal_cloud_v1_action_limit"
 
+
+@pytest.fixture(autouse=True)
+def _allocator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``archiver scrape`` run in-process sets these for the allocators it loads; undo that, so
+    that no later test's subprocess inherits them unasked."""
+    for name in ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF"):
+        monkeypatch.delenv(name, raising=False)
+
+
 #: value of a series at minute index i; None = the series is absent that minute (sparse)
 Value = Callable[[int], float | None]
 

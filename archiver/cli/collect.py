@@ -10,7 +10,12 @@ from typing import Any
 
 import click
 
-from archiver.cli.common import archive_option, load_settings, source_options
+from archiver.cli.common import (
+    archive_option,
+    load_settings,
+    return_freed_memory,
+    source_options,
+)
 from archiver.errors import ArchiverError, IncompleteError, RateLimitedError
 
 
@@ -46,6 +51,7 @@ def scrape(verbose: bool, **flags: Any) -> None:
     Exit codes: 0 archived (or another scrape is running), 1 error, 2 configuration,
     3 incomplete data, 4 request budget exhausted.
     """
+    return_freed_memory()
     from archiver.collect import scrape_once
 
     result = scrape_once(load_settings(**flags))
@@ -67,6 +73,7 @@ def scrape(verbose: bool, **flags: Any) -> None:
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many scrapes.")
 def run(interval: int, count: int | None, **flags: Any) -> None:
     """Scrape on a schedule until SIGINT/SIGTERM, one heartbeat line per scrape."""
+    return_freed_memory()  # between scrapes, a sleeping process holds little
     from archiver import schedule
 
     settings = load_settings(**flags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -57,3 +58,16 @@ def load_settings(**flags: Any) -> config.Settings:
     from archiver.config import load_settings as load
 
     return load(**flags)
+
+
+def return_freed_memory() -> None:
+    """Have Arrow's and polars' allocators hand freed memory back to the system at once.
+
+    A cron scrape lives a second and is judged by its peak. By default Arrow's pool (mimalloc)
+    and polars' jemalloc keep what they free for reuse, which lifts the peak RSS of a
+    30,000-sample scrape from 194 to 221 MB (measured; releasing costs 6% more wall time). Each
+    library reads its setting when it loads, so this runs before either is imported; a user's
+    own setting wins.
+    """
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")

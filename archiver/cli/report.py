@@ -229,5 +229,6 @@ def sql(query: str, archive: str | None, fmt: str, output: str | None) -> None:
     with _connection(archive) as con:
         out.write(run_sql(con, query), fmt, output)
 
+
 # Imported by name at the end: archiver.cli.capacity reuses this module's options (a cycle).
 report.add_command(__import__("archiver.cli.capacity", fromlist=["capacity"]).capacity)
