@@ -50,6 +50,25 @@ r.raise_for_status()
 sys.stdout.write(str(len(r.content)))
 """
 
+#: What any implementation on the chosen stack pays before doing the issue's work: the
+#: libraries imported, nothing run. Measured beside the rest to show where the floor lies.
+IMPORTS_ONLY = "import click, httpx, polars, pyarrow.parquet"
+
+#: The least a polars cron job can do with the body: fetch it, cut it into lines, write them
+#: to one Parquet file. No validation, labels, dedup, partitions, fsync, budget or scrape log.
+MINIMAL_PIPELINE = """\
+import os, ssl, sys
+import httpx
+import polars as pl
+ctx = ssl.create_default_context(cafile=os.environ["BENCH_CA"])
+r = httpx.get(sys.argv[1], headers={"Authorization": "Bearer " + os.environ["BENCH_KEY"]},
+              verify=ctx, timeout=60)
+r.raise_for_status()
+lines = pl.read_csv(r.content, has_header=False, separator="\\x00", quote_char=None,
+                    new_columns=["line"], schema={"line": pl.String})
+lines.write_parquet(sys.argv[2])
+"""
+
 
 class MemoSimulator(Simulator):
     """The simulator with each (request, minute) answer rendered once, then served from memory."""
@@ -137,6 +156,10 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
             }
             ours_argv = [_bin("archiver"), "scrape", "-v"]
             theirs_argv = [_bin("python"), "-c", HTTPX_FETCH, url]
+            floors = {
+                "imports": [_bin("python"), "-c", IMPORTS_ONLY],
+                "minimal": [_bin("python"), "-c", MINIMAL_PIPELINE, url, str(scratch / "m.pq")],
+            }
             # Warm-up (page cache, the first render) on both sides, not timed.
             warm = _timed(theirs_argv, base_env)
             if warm[2] != 0:
@@ -146,11 +169,14 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
             theirs_t: list[float] = []
             ours_rss: list[float] = []
             theirs_rss: list[float] = []
+            floor_t: dict[str, list[float]] = {name: [] for name in floors}
+            floor_rss: dict[str, list[float]] = {name: [] for name in floors}
             summaries: list[str] = []
             for i in range(repeats + 1):
                 archive = scratch / f"run-{i}"
                 env = ours_env | {"ARCHIVER_ARCHIVE": str(archive)}
                 sides = [("ours", ours_argv, env), ("theirs", theirs_argv, base_env)]
+                sides += [(name, argv, base_env) for name, argv in floors.items()]
                 for side, argv, side_env in sides if i % 2 else reversed(sides):
                     wall, rss, code, out, err = _timed(argv, side_env)
                     if code != 0:
@@ -162,9 +188,12 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
                         ours_t.append(wall)
                         ours_rss.append(rss)
                         summaries.append(out.strip())
-                    else:
+                    elif side == "theirs":
                         theirs_t.append(wall)
                         theirs_rss.append(rss)
+                    else:
+                        floor_t[side].append(wall)
+                        floor_rss[side].append(rss)
                 shutil.rmtree(archive, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -175,6 +204,22 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
     ours_s, theirs_s = statistics.median(ours_t), statistics.median(theirs_t)
     peak = max(ours_rss)
     ratio = ours_s / theirs_s
+    floor_rows: list[dict[str, object]] = [
+        {
+            "what": what,
+            "theirs": "bare httpx fetch (python -c)",
+            "target": "informational: the floor under the < 2.5x target on this stack",
+            "ours_s": round(statistics.median(floor_t[name]), 3),
+            "theirs_s": round(theirs_s, 3),
+            "ratio": round(statistics.median(floor_t[name]) / theirs_s, 2),
+            "met": None,
+            "peak_rss_mb": round(max(floor_rss[name]), 1),
+        }
+        for name, what in (
+            ("imports", f"floor: `{IMPORTS_ONLY}`, nothing run"),
+            ("minimal", "floor: fetch, cut lines with polars, write one Parquet file"),
+        )
+    ]
     return [
         row
         | {"ours_s": round(ours_s, 3), "theirs_s": round(theirs_s, 3), "ratio": round(ratio, 2)}
@@ -188,7 +233,8 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
             "runs": repeats,
             "ours_all_s": [round(t, 3) for t in ours_t],
             "theirs_all_s": [round(t, 3) for t in theirs_t],
-        }
+        },
+        *floor_rows,
     ]
 
 
