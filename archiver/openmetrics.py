@@ -278,9 +278,11 @@ def parse(body: bytes) -> ParsedScrape:
     errors: list[tuple[int, str]] = []
     eof_at = _eof_line(comments)
     if eof_at is not None:
-        after = frame.filter(
-            (pl.col("lineno") > eof_at) & (pl.col("line").str.strip_chars(" \t") != "")
-        ).head(1)
+        after = (
+            frame.filter(pl.col("lineno") > eof_at)
+            .filter(pl.col("line").str.strip_chars(" \t") != "")
+            .head(1)
+        )
         if after.height:
             errors.append((after.item(0, "lineno"), "content after # EOF"))
     families = _families(comments, errors)
@@ -441,26 +443,24 @@ def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -
                 parts.get_column("metric").alias("series"),
             ]
         )
-    # Casting to Categorical interns each distinct key text once; only those few are cleaned.
-    texts = keyed.get_column("text").cast(pl.Categorical)
-    distinct = texts.unique()
+    # Each distinct key text is cleaned once and ranked; a join hands the ranks to the pairs.
+    distinct = keyed.get_column("text").unique()
     # The first key text also holds the metric name and the brace: 'metric{key1='.
-    names = distinct.cast(pl.Utf8).str.replace(r"^[^{]*\{", "").str.strip_chars(" \t,=")
+    names = distinct.str.replace(r"^[^{]*\{", "").str.strip_chars(" \t,=")
     sorted_names = names.unique().sort()
     width = max(len(sorted_names), 1)
-    ranks = names.rank("dense").cast(pl.UInt64) - 1
-    rank = texts.to_physical().replace_strict(distinct.to_physical(), ranks, return_dtype=pl.UInt64)
-    composite = keyed.get_column("idx").cast(pl.UInt64) * width + rank
+    ranking = pl.DataFrame({"text": distinct, "rank": names.rank("dense").cast(pl.UInt64) - 1})
+    pairs = keyed.join(ranking, on="text", how="left", maintain_order="left").select(
+        "idx", "raw", "rank", composite=pl.col("idx").cast(pl.UInt64) * width + pl.col("rank")
+    )
     # The common case: every label set already in canonical order (strictly increasing ranks,
     # hence no duplicate names either) and spelled canonically (no whitespace, no trailing
     # comma). Then the line itself holds the series text, and nothing needs sorting.
-    in_order = bool((composite.diff().drop_nulls() > 0).all())
+    in_order = bool((pairs.get_column("composite").diff().drop_nulls() > 0).all())
     canonical_text = in_order and _canonical_spelling(parts, distinct)
-    pairs = keyed.select("idx", "raw", rank=rank)
     if not in_order:
-        order = composite.arg_sort()
-        composite = composite.gather(order)
-        pairs = pairs.select(pl.all().gather(order))
+        pairs = pairs.sort("composite")
+        composite = pairs.get_column("composite")
         dup = (composite == composite.shift(1)).arg_true().head(1)
         if len(dup):
             lineno = parts.item(pairs.item(dup[0], "idx"), "lineno")
@@ -524,7 +524,7 @@ _CANONICAL_KEY = rf"^(?:{_NAME}\{{|,){_LABEL_NAME}=$"
 def _canonical_spelling(parts: pl.DataFrame, key_texts: pl.Series) -> bool:
     """Whether every label set is written as the series writes it: no whitespace around names
     and separators, and no trailing comma (a labelled line's tail piece starts with '}')."""
-    if not key_texts.cast(pl.Utf8).str.contains(_CANONICAL_KEY).all():
+    if not key_texts.str.contains(_CANONICAL_KEY).all():
         return False
     tails = parts.select(
         (pl.col("pieces").list.len() == 1) | pl.col("pieces").list.last().str.starts_with("}")
