@@ -57,6 +57,17 @@ def test_window_is_minute_aligned_two_minutes_behind(account: Account) -> None:
     assert parse(get(sim).content).samples["ts"].dt.epoch("ms")[0] == expected + 60_000
 
 
+def test_label_sets_come_in_the_services_order_not_sorted(account: Account) -> None:
+    # The reference writes namespace first and region last; the archive keeps them sorted.
+    lines = [ln for ln in get(Simulator(account, clock=Clock())).text.splitlines() if "{" in ln]
+    names = [
+        [p.split("=")[0] for p in ln[ln.index("{") + 1 : ln.index("}")].split(",")] for ln in lines
+    ]
+    assert all(n[0] == "temporal_namespace" for n in names)
+    assert all(n[-1] == "region" for n in names if "region" in n)
+    assert any(n != sorted(n) for n in names)
+
+
 def test_timestamps_in_seconds_or_milliseconds(account: Account) -> None:
     line = get(Simulator(account, clock=Clock())).text.splitlines()[2]
     assert len(line.rsplit(" ", 1)[1]) == 10

@@ -303,7 +303,7 @@ class Simulator:
             fault = "odd_header"
         empty = [NEW_METRIC] if self._roll(f.empty_family_rate, counter, _EMPTY) else []
         body = render(
-            frame,
+            _service_label_order(frame),
             helps=self._helps,
             ts_unit=self.ts_unit,
             help_first=self._roll(f.help_first_rate, counter, _HELP),
@@ -342,6 +342,19 @@ class Simulator:
         once. A cut body raises ``httpx.RemoteProtocolError`` after the bytes sent so far.
         """
         return _Transport(self)
+
+
+#: Where the service writes a label in a label set (the reference's examples: namespace first,
+#: the metric's own labels, region last); names not listed come between, alphabetically.
+_SERVICE_ORDER = {"temporal_namespace": 0, "temporal_account": 1, "region": 3}
+
+
+def _service_label_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each label set in the order the service writes it, which is not the sorted order the
+    archive keeps (so a parser cannot count on it)."""
+    key = pl.element().struct.field("key")
+    place = key.replace_strict(_SERVICE_ORDER, default=2, return_dtype=pl.UInt8)
+    return frame.with_columns(pl.col("labels").list.eval(pl.element().sort_by(place, key)))
 
 
 def _text(status: int, text: str, *headers: tuple[str, str]) -> SimResponse:
