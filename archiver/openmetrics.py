@@ -240,9 +240,10 @@ _MS_THRESHOLD = 1e11
 #: 9999-12-31T23:59:59.999Z; later timestamps are nonsense, and would overflow datetime.
 _MAX_MS = 253_402_300_799_999
 _SNIPPET = 60
-#: Lines per block: a response within the point cap is one block (per-block fixed costs
-#: would slow the common case by half at 8,192).
-_BLOCK_LINES = 32_768
+#: Sample lines per block. Measured on a 30,000-sample body: in two blocks a cron scrape
+#: peaks 15 MB lower than in one, for 2% more parse time; at 8,192 lines the per-block fixed
+#: costs add 40%.
+_BLOCK_LINES = 16_384
 #: ``pl.read_csv`` options that read a body as one string column of lines.
 _AS_LINES: dict[str, Any] = {
     "has_header": False,
@@ -288,8 +289,7 @@ def parse(body: bytes) -> ParsedScrape:
     families = _families(comments, errors)
     # A body without a single backslash needs none of the escape handling: skip those passes.
     # Samples are parsed in blocks of lines (every line stands alone): a block's scratch
-    # columns, several times its text, are freed before the next one, so a body far past the
-    # 30,000-point cap does not need ten times its size in memory.
+    # columns, several times its text, are freed before the next one is cut.
     escapes, no_tabs = b"\\" in body, b"\t" not in body
     blocks = frame.filter(~is_comment).iter_slices(_BLOCK_LINES)
     parsed = [_samples(block, escapes, no_tabs, errors) for block in blocks]

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from archiver import openmetrics
 from archiver.errors import ParseError
 from archiver.openmetrics import SAMPLES_SCHEMA, ParsedScrape, parse, render
 
@@ -561,6 +562,18 @@ def test_realistic_body_with_escapes_matches_expectation() -> None:
     for unit in ("s", "ms"):
         body = render(frame(rows), ts_unit=unit, space_after_comma=True)
         assert_frame_equal(parse(body).samples, expected_samples(rows))
+
+
+def test_a_body_of_many_blocks_parses_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = realistic_rows(300)
+    body = render(frame(rows), space_after_comma=True)
+    monkeypatch.setattr(openmetrics, "_BLOCK_LINES", 7)
+    assert_frame_equal(parse(body).samples, expected_samples(rows))
+    # A bad line deep in a later block still names its own line number.
+    lines = body.split(b"\n")
+    lines.insert(250, b'temporal_cloud_v1_x{a="1"} oops 1')
+    with pytest.raises(ParseError, match=r"^line 251: bad value 'oops'"):
+        parse(b"\n".join(lines))
 
 
 def test_parsed_scrape_is_frozen() -> None:
