@@ -194,10 +194,12 @@ def run(repeats: int = 5) -> list[dict[str, object]]:
             ("prometheus_client classic text", _prometheus_classic, True),
         ]
         for label, fn, strict_unit in theirs:
+            # The yardstick is the OpenMetrics parser; the classic one is shown beside it.
+            yardstick = not strict_unit
             row: dict[str, object] = {
                 "what": f"parse {SAMPLES // 1000}k samples ({unit} timestamps)",
                 "theirs": label,
-                "target": f">= {TARGET:g}x",
+                "target": f">= {TARGET:g}x" if yardstick else "informational",
             }
             skipped = note = None
             try:
@@ -227,7 +229,7 @@ def run(repeats: int = 5) -> list[dict[str, object]]:
             rows.append(
                 row
                 | {"ours_s": round(ours, 5), "theirs_s": round(seconds, 5)}
-                | {"ratio": round(ratio, 1), "met": ratio >= TARGET}
+                | {"ratio": round(ratio, 1), "met": ratio >= TARGET if yardstick else None}
                 | ({"note": note} if note else {})
             )
     return rows
