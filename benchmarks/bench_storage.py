@@ -224,7 +224,7 @@ def run(repeats: int = 3) -> list[dict[str, object]]:
         rows.append({"what": "write + compact a day (seconds)", "ours": round(seconds, 2)})
         rows.append(
             {
-                "what": "the values' own information, per-series order-0 entropy (a floor)",
+                "what": "values alone: per-series order-0 entropy (floor of order-0 coders)",
                 "ours": round(value_entropy(archive), 3),
                 "target": "informational: bytes/sample no value encoding goes under",
                 "met": None,
