@@ -140,7 +140,7 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
     )
     what = "one cron scrape, end to end (process start to exit)"
     row: dict[str, object] = {"what": what, "theirs": "bare httpx fetch (python -c)"}
-    row |= {"target": f"ours/theirs < {TARGET:g}x, peak RSS < {RSS_TARGET_MB} MB"}
+    row |= {"target": f"ours/theirs < {TARGET:g}x"}
     scratch = Path(tempfile.mkdtemp(prefix="bench-scrape-"))
     try:
         with serve(sim) as server:
@@ -223,7 +223,7 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
     return [
         row
         | {"ours_s": round(ours_s, 3), "theirs_s": round(theirs_s, 3), "ratio": round(ratio, 2)}
-        | {"met": ratio < TARGET and peak < RSS_TARGET_MB}
+        | {"met": ratio < TARGET}
         | {
             "peak_rss_mb": round(peak, 1),
             "theirs_peak_rss_mb": round(max(theirs_rss), 1),
@@ -233,6 +233,13 @@ def run(repeats: int = 7, quick: bool = False) -> list[dict[str, object]]:
             "runs": repeats,
             "ours_all_s": [round(t, 3) for t in ours_t],
             "theirs_all_s": [round(t, 3) for t in theirs_t],
+        },
+        {
+            "what": "one cron scrape, peak RSS (the worst of the runs)",
+            "ours": f"{peak:.0f} MB",
+            "theirs": f"bare httpx fetch: {max(theirs_rss):.0f} MB",
+            "target": f"< {RSS_TARGET_MB} MB",
+            "met": peak < RSS_TARGET_MB,
         },
         *floor_rows,
     ]
