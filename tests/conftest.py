@@ -20,6 +20,7 @@ import pytest
 
 from archiver import schema
 from archiver.archive import Archive
+from archiver.simulator import Account, AccountSpec
 
 T0 = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
 NAMESPACES = ("alpha.acct1", "beta.acct1")
@@ -37,6 +38,18 @@ def _allocator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     that no later test's subprocess inherits them unasked."""
     for name in ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def small() -> Account:
+    """The simulator's small account (3 namespaces), shared by the simulator tests."""
+    return Account(AccountSpec.small())
+
+
+@pytest.fixture(scope="session")
+def mid() -> Account:
+    """The simulator's mid-size account (about 30,000 points a minute)."""
+    return Account(AccountSpec.mid())
 
 
 #: value of a series at minute index i; None = the series is absent that minute (sparse)

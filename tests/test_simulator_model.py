@@ -16,16 +16,6 @@ MINUTE = 1_700_000_040_000  # a whole minute (2023-11-14 22:14 UTC)
 DAY = 1440 * 60_000
 
 
-@pytest.fixture(scope="module")
-def small() -> Account:
-    return Account(AccountSpec.small())
-
-
-@pytest.fixture(scope="module")
-def mid() -> Account:
-    return Account(AccountSpec.mid())
-
-
 def test_window_has_the_parse_schema_and_the_minute(small: Account) -> None:
     frame = small.window(MINUTE)
     assert frame.schema == SAMPLES_SCHEMA

@@ -34,16 +34,6 @@ KINDS = {
 NEEDED = {V1 + name for names in KINDS.values() for name in names}
 
 
-@pytest.fixture(scope="module")
-def small() -> Account:
-    return Account(AccountSpec.small())
-
-
-@pytest.fixture(scope="module")
-def mid() -> Account:
-    return Account(AccountSpec.mid())
-
-
 def duplicated(frame: pl.DataFrame) -> list[tuple[object, ...]]:
     dups = frame.filter(pl.struct("series", "ts").is_duplicated())
     return dups.select("ts", "series").unique().head(3).rows()

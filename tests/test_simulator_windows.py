@@ -22,11 +22,6 @@ def small() -> Account:
     return Account(AccountSpec.small(seed=7))
 
 
-@pytest.fixture(scope="module")
-def mid() -> Account:
-    return Account(AccountSpec.mid())
-
-
 def one_by_one(account: Account, start: int, count: int, labels: tuple[str, ...]) -> pl.DataFrame:
     return pl.concat([account.window(start + k * MINUTE_MS, labels) for k in range(count)])
 
