@@ -29,7 +29,7 @@ bench:  ## benchmarks against the alternatives; writes BENCHMARKS.md and benchma
 	$(BIN)/python -m benchmarks
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
-	$(BIN)/python -m archiver.notebooks --archive $(ARCHIVE) --html build/notebooks
+	$(BIN)/python -m archiver.query.notebooks --archive $(ARCHIVE) --html build/notebooks
 
 clean:  ## remove build products and the demo archive
 	rm -rf build dist $(ARCHIVE) .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ The library behind the ``archiver`` command; everything the CLI does is a call h
     settings = archiver.load_settings(archive="./archive")   # flag > env > archiver.toml
     result = archiver.scrape_once(settings)                   # what cron runs
     con = archiver.connect("./archive")                       # DuckDB with the views
-    archiver.reports.gaps(con, since="7d")                    # a polars DataFrame
+    archiver.query.reports.gaps(con, since="7d")                    # a polars DataFrame
 
 Names are imported lazily so that ``archiver --help`` stays fast.
 """
@@ -20,16 +20,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Archive": ("archiver.archive", "Archive"),
+    "Archive": ("archiver.store.archive", "Archive"),
     "ArchiverError": ("archiver.errors", "ArchiverError"),
-    "ScrapeResult": ("archiver.collect", "ScrapeResult"),
+    "ScrapeResult": ("archiver.collect.scrape", "ScrapeResult"),
     "Settings": ("archiver.config", "Settings"),
-    "connect": ("archiver.query", "connect"),
+    "connect": ("archiver.query.connect", "connect"),
     "load_settings": ("archiver.config", "load_settings"),
-    "refresh_descriptors": ("archiver.collect", "refresh_descriptors"),
-    "reports": ("archiver.reports", None),
-    "run_demo": ("archiver.demo", "run_demo"),
-    "scrape_once": ("archiver.collect", "scrape_once"),
+    "refresh_descriptors": ("archiver.collect.scrape", "refresh_descriptors"),
+    "reports": ("archiver.query.reports", None),
+    "run_demo": ("archiver.simulator.demo", "run_demo"),
+    "scrape_once": ("archiver.collect.scrape", "scrape_once"),
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -59,8 +59,9 @@ def build(root: Path, days: int, spec: AccountSpec = SPEC) -> dict[str, Any]:
     """Write ``days`` simulated days from ``START`` into the archive at ``root``."""
     import pyarrow as pa
 
-    from archiver import schema, store
-    from archiver.archive import Archive
+    from archiver.store import tables as schema
+    from archiver.store import write as store
+    from archiver.store.archive import Archive
 
     started = time.perf_counter()
     account = Account(spec)
@@ -203,8 +204,9 @@ def check_builder(scratch: Path) -> None:
     """
     import pyarrow.parquet as pq
 
-    from archiver import compact, store
-    from archiver.archive import Archive
+    from archiver.store import compact
+    from archiver.store import write as store
+    from archiver.store.archive import Archive
 
     spec = AccountSpec.small(seed=3)
     build(scratch / "direct", 1, spec=spec)
@@ -454,7 +456,7 @@ def theirs(archive: Path, name: str, since: dt.datetime, until: dt.datetime) -> 
 def ours(archive: Path, name: str, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
     """The product: ``archiver.connect`` and the report function, as ``archiver report`` runs."""
     import archiver
-    from archiver import reports
+    from archiver.query import reports
 
     con = archiver.connect(str(archive))
     try:

@@ -22,9 +22,10 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from archiver import compact, store
-from archiver.archive import Archive
 from archiver.simulator.model import Account, AccountSpec
+from archiver.store import compact
+from archiver.store import write as store
+from archiver.store.archive import Archive
 
 START_MS = 1_740_960_000_000  # 2025-03-03T00:00Z
 MINUTES = 1440

@@ -13,7 +13,7 @@
 #
 # Which task queues are falling behind, and are their workers polling well? Backlog levels come
 # from `approximate_backlog_count` (a level: a missing minute is "not reported", never zero); poll
-# success and sync-match rates from the poll counters. Data from `archiver.reports`.
+# success and sync-match rates from the poll counters. Data from `archiver.query.reports`.
 
 # %% tags=["parameters"]
 import os
@@ -27,7 +27,8 @@ NAMESPACES: list[str] = []
 import polars as pl
 
 import archiver
-from archiver import plots, reports
+from archiver.query import plots
+from archiver.query import reports
 
 con = archiver.connect(ARCHIVE)
 window = {"since": SINCE, "until": UNTIL, "namespaces": NAMESPACES}

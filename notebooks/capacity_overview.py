@@ -13,7 +13,7 @@
 #
 # Per namespace: actions, requests and operations per second against their limits (alerts at
 # 50% and 90%), throttling, the Temporal Resource Units needed, what drives billable actions, and
-# when the trend reaches each limit. Everything comes from `archiver.capacity`; this notebook
+# when the trend reaches each limit. Everything comes from `archiver.query.capacity`; this notebook
 # only draws it.
 
 # %% tags=["parameters"]
@@ -28,7 +28,8 @@ NAMESPACES: list[str] = []  # exact names or * patterns; empty = every namespace
 import polars as pl
 
 import archiver
-from archiver import capacity, plots
+from archiver.query import capacity
+from archiver.query import plots
 
 con = archiver.connect(ARCHIVE)
 window = {"since": SINCE, "until": UNTIL, "namespaces": NAMESPACES}

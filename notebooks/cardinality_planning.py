@@ -13,7 +13,7 @@
 #
 # How many series each scrape carries, how fast that grows toward the per-scrape point cap
 # (30,000 datapoints, possibly 50,000 soon), and which filters or dropped labels keep every
-# scrape complete. Data from `archiver.capacity` and `archiver.reports`.
+# scrape complete. Data from `archiver.query.capacity` and `archiver.query.reports`.
 
 # %% tags=["parameters"]
 import os
@@ -28,7 +28,9 @@ POINT_CAP = 30_000
 import polars as pl
 
 import archiver
-from archiver import capacity, plots, reports
+from archiver.query import capacity
+from archiver.query import plots
+from archiver.query import reports
 
 con = archiver.connect(ARCHIVE)
 window = {"since": SINCE, "until": UNTIL, "namespaces": NAMESPACES}

@@ -1,5 +1,5 @@
 -- Capacity: usage of each namespace against its limits, minute by minute.
--- Loaded by archiver.capacity before its queries (CREATE OR REPLACE: running it twice is fine).
+-- Loaded by archiver.query.capacity before its queries (CREATE OR REPLACE: running it twice is fine).
 --
 -- Rates are per-second averages over one minute (capacity-formulas.md). A minute without a usage
 -- or throttle sample means "nothing happened", so those sums count it as zero; a limit is a

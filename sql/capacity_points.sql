@@ -1,5 +1,5 @@
 -- Peak datapoints per (namespace, metric) in one minute over the window: the sizes a request
--- plan must fit under the point cap (see archiver.capacity.scrape_plan).
+-- plan must fit under the point cap (see archiver.query.capacity.scrape_plan).
 SELECT namespace, metric, max(points) AS peak_points
 FROM (
     SELECT namespace, metric, ts, count(*) AS points

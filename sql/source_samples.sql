@@ -2,7 +2,7 @@
 -- `archiver_samples_files` to the list of healthy files (half-written or corrupt ones left out).
 -- Explicit Hive types: a date partition is a DATE, a namespace is always text, even when a
 -- namespace happens to look like a number. union_by_name is off on purpose: the sample schema is
--- pinned (archiver.schema.SAMPLES) and reading every footer at bind time would cost more than the
+-- pinned (archiver.store.tables.SAMPLES) and reading every footer at bind time would cost more than the
 -- query itself on a week of files.
 CREATE OR REPLACE VIEW _samples_source AS
 SELECT *

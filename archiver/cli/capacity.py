@@ -1,5 +1,5 @@
 """``archiver report capacity``: usage against each namespace limit, units needed, billable
-actions; a thin wrapper over :mod:`archiver.capacity`, with ``--plot DIR`` for PNG charts."""
+actions; a thin wrapper over :mod:`archiver.query.capacity`, with ``--plot DIR`` for PNG charts."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ _PARTS = ("summary", "usage", "units", "billable")
 )
 def capacity(part: str, bucket: str, plot_dir: str | None, **options: Any) -> None:
     """Actions, requests and operations per second against their limits, per namespace."""
-    from archiver import capacity as cap
-    from archiver import output as out
-    from archiver import reports
+    from archiver.query import capacity as cap
+    from archiver.query import output as out
+    from archiver.query import reports
 
     window = _window(options["since"], options["until"])
     namespaces = options["namespaces"]

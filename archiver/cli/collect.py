@@ -52,7 +52,7 @@ def scrape(verbose: bool, **flags: Any) -> None:
     3 incomplete data, 4 request budget exhausted.
     """
     return_freed_memory()
-    from archiver.collect import scrape_once
+    from archiver.collect.scrape import scrape_once
 
     result = scrape_once(load_settings(**flags))
     if verbose or result.outcome == "skipped":
@@ -74,7 +74,7 @@ def scrape(verbose: bool, **flags: Any) -> None:
 def run(interval: int, count: int | None, **flags: Any) -> None:
     """Scrape on a schedule until SIGINT/SIGTERM, one heartbeat line per scrape."""
     return_freed_memory()  # between scrapes, a sleeping process holds little
-    from archiver import schedule
+    from archiver.collect import schedule
 
     settings = load_settings(**flags)
     settings.require_key()
@@ -104,7 +104,7 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
 @click.option("--endpoint", metavar="URL", help="Metrics API base URL [env ARCHIVER_ENDPOINT].")
 def descriptors(**flags: Any) -> None:
     """Fetch every page of /v1/descriptors, archive them, print drift since last time."""
-    from archiver.collect import refresh_descriptors
+    from archiver.collect.scrape import refresh_descriptors
 
     result = refresh_descriptors(load_settings(**flags))
     click.echo(f"{result.count} descriptors archived")

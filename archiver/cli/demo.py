@@ -35,10 +35,10 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
     import sys
     import time
 
-    from archiver.demo import run_demo
+    from archiver.simulator.demo import run_demo
 
     # Each injected fault would print a warning line; the summary counts the outcomes instead.
-    logging.getLogger("archiver.collect").setLevel(logging.ERROR)
+    logging.getLogger("archiver.collect.scrape").setLevel(logging.ERROR)
     began = time.perf_counter()
     with click.progressbar(
         length=int(days * 1440),
@@ -62,8 +62,9 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
 
 
 def _print_reports(archive: str, start: datetime, live_start: datetime, end: datetime) -> None:
-    from archiver import query, reports
-    from archiver.output import write
+    from archiver.query import connect as query
+    from archiver.query import reports
+    from archiver.query.output import write
 
     con = query.connect(archive)
     week: dict[str, Any] = {"since": start, "until": end}

@@ -1,5 +1,5 @@
 """``archiver report cardinality|backlog|gaps`` and ``archiver sql``: thin wrappers over
-:mod:`archiver.reports` and :mod:`archiver.query`."""
+:mod:`archiver.query.reports` and :mod:`archiver.query.connect`."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def _window_options(f: F) -> F:
 @contextlib.contextmanager
 def _connection(archive: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection to the archive the settings name (flag > env > toml > default)."""
-    from archiver.query import connect
+    from archiver.query.connect import connect
 
     settings = load_settings(archive=archive)
     con = connect(settings.archive, s3_endpoint=settings.s3_endpoint)
@@ -104,8 +104,8 @@ def _run(
     **extra: Any,
 ) -> pl.DataFrame:
     """Run one part of a report and write it; returns it, or the gap ranges if ``ranges``."""
-    from archiver import output as out
-    from archiver import reports
+    from archiver.query import output as out
+    from archiver.query import reports
 
     window = _window(since, until)
     with _connection(archive) as con:
@@ -223,8 +223,8 @@ def sql(query: str, archive: str | None, fmt: str, output: str | None) -> None:
     """Run QUERY against the archive's views (samples, scrapes, descriptors, cardinality,
     backlog, gaps, ...). Example: archiver sql "SELECT metric, count(*) FROM samples GROUP BY 1"
     """
-    from archiver import output as out
-    from archiver.query import run_sql
+    from archiver.query import output as out
+    from archiver.query.connect import run_sql
 
     with _connection(archive) as con:
         out.write(run_sql(con, query), fmt, output)

@@ -11,7 +11,7 @@ from archiver.cli.common import archive_option, load_settings
 
 
 def _open(flags: dict[str, Any]) -> Any:
-    from archiver.archive import Archive
+    from archiver.store.archive import Archive
 
     settings = load_settings(**flags)
     return Archive.open(settings.archive, s3_endpoint=settings.s3_endpoint)
@@ -33,7 +33,7 @@ def compact(dates: tuple[datetime, ...], **flags: Any) -> None:
     The rows stay identical (checked by a checksum before the swap). Damaged files are moved
     to <archive>/_archiver/quarantine/ and named in a warning.
     """
-    from archiver import compact as lib
+    from archiver.store import compact as lib
 
     archive = _open(flags)
     wanted = [d.date().isoformat() for d in dates] or None
@@ -65,7 +65,7 @@ def compact(dates: tuple[datetime, ...], **flags: Any) -> None:
 @click.option("--yes", is_flag=True, help="Delete for real (default: only list what would go).")
 def retention(keep_days: int, yes: bool, **flags: Any) -> None:
     """Delete whole date partitions older than --keep-days (a dry run unless --yes)."""
-    from archiver import compact as lib
+    from archiver.store import compact as lib
 
     archive = _open(flags)
     today: date = datetime.now(UTC).date()

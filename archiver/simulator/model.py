@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from archiver.simulator.catalog import OPTIN_LABELS, descriptors
+from archiver.catalog import OPTIN_LABELS, descriptors
 from archiver.simulator.series import (
     LIMIT_SCALE,
     Behaviour,

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from archiver.simulator.catalog import MetricDef, load_catalog
+from archiver.catalog import MetricDef, load_catalog
 from archiver.simulator.topology import Topology
 
 __all__ = ["LIMIT_KINDS", "LIMIT_SCALE", "Behaviour", "SeriesTable", "build_series", "mix", "salt"]

@@ -30,8 +30,8 @@ import httpx
 import numpy as np
 import polars as pl
 
+from archiver.catalog import LEGACY_NAMES, load_catalog
 from archiver.openmetrics import render
-from archiver.simulator.catalog import LEGACY_NAMES, load_catalog
 from archiver.simulator.faults import Faults
 from archiver.simulator.model import Account, AccountSpec
 from archiver.simulator.series import mix, salt

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from archiver.simulator.catalog import LEGACY_LABELS, LEGACY_NAMES
+from archiver.catalog import LEGACY_LABELS, LEGACY_NAMES
 from archiver.simulator.model import Account
 from archiver.simulator.series import label_frame
 

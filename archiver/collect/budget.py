@@ -1,0 +1,139 @@
+"""The account's request budget: a ledger of requests sent, shared by every process on an archive.
+
+Temporal Cloud allows 180 requests per rolling hour per account. The ledger lives at
+``<archive>/_archiver/ledger.json``; every read-modify-write holds the ``ledger`` lock so two cron
+runs (or a cron run and ``archiver descriptors``) never both take the last slot. A request is
+recorded *before* it is sent: a crash after sending can only make the ledger pessimistic.
+A ledger that cannot be read is rebuilt as "spent for the next hour", never trusted blindly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archiver.store.archive import Archive
+
+HOUR = 3600.0
+LEDGER = "ledger.json"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ledger:
+    """What the ledger file holds."""
+
+    sent: list[float]  # epoch seconds of requests sent within the last hour
+    blocked_until: float = 0.0  # the server said 429: nothing goes out before this
+
+
+class Budget:
+    """Grants request slots against a rolling-hour limit, persisted under the archive.
+
+    ``archive=None`` keeps the ledger in memory (one process on its own, e.g. a test).
+    """
+
+    def __init__(
+        self,
+        archive: Archive | None,
+        *,
+        per_hour: int = 180,
+        per_run: int | None = None,
+        clock: Callable[[], float] = time.time,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.per_hour = per_hour
+        self.per_run = per_run
+        self.used_this_run = 0
+        self._archive = archive
+        self._clock = clock
+        self._memory = Ledger(sent=[])
+        self._lock = archive.lock("ledger", timeout=lock_timeout) if archive else None
+
+    def acquire(self) -> float | None:
+        """Take one slot. ``None`` when granted, else the seconds until a slot frees up."""
+        if self.per_run is not None and self.used_this_run >= self.per_run:
+            return HOUR / self.per_hour
+        with self._session() as ledger:
+            now = self._clock()
+            if ledger.blocked_until > now:
+                return ledger.blocked_until - now
+            if len(ledger.sent) >= self.per_hour:
+                return ledger.sent[len(ledger.sent) - self.per_hour] + HOUR - now
+            ledger.sent.append(now)
+            self._save(ledger)
+        self.used_this_run += 1
+        return None
+
+    def remaining(self) -> int:
+        """Slots free right now for this run (0 while the server has us blocked)."""
+        with self._session() as ledger:
+            if ledger.blocked_until > self._clock():
+                return 0
+            free = self.per_hour - len(ledger.sent)
+        if self.per_run is not None:
+            free = min(free, self.per_run - self.used_this_run)
+        return max(0, free)
+
+    def sent_within(self, seconds: float) -> int:
+        """Requests the ledger knows of in the last ``seconds`` (for tests and status)."""
+        with self._session() as ledger:
+            now = self._clock()
+            return sum(1 for t in ledger.sent if now - seconds < t <= now)
+
+    def server_refused(self, retry_after: float | None) -> None:
+        """Remember a 429 so that no process on this archive asks again too soon."""
+        with self._session() as ledger:
+            pause = retry_after if retry_after is not None else 60.0
+            ledger.blocked_until = max(ledger.blocked_until, self._clock() + pause)
+            self._save(ledger)
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Ledger]:
+        """Hold the ledger lock for one read-modify-write."""
+        with self._lock if self._lock is not None else contextlib.nullcontext():
+            yield self._load()
+
+    def _load(self) -> Ledger:
+        now = self._clock()
+        if self._archive is None:
+            ledger = self._memory
+        else:
+            ledger, trusted = _decode(self._archive.read_state(LEDGER), now, self.per_hour)
+            if not trusted:
+                self._save(ledger)  # so the pessimistic hour starts now, once
+        # Entries from the "future" come from a clock that jumped back; keep them (pessimistic).
+        ledger.sent = sorted(t for t in ledger.sent if t > now - HOUR)
+        return ledger
+
+    def _save(self, ledger: Ledger) -> None:
+        if self._archive is None:
+            self._memory = ledger
+            return
+        data = {"version": 1, "sent": ledger.sent, "blocked_until": ledger.blocked_until}
+        self._archive.write_state(LEDGER, json.dumps(data).encode())
+
+
+def _decode(raw: bytes | None, now: float, per_hour: int) -> tuple[Ledger, bool]:
+    """The ledger, and whether it could be trusted."""
+    if raw is None:
+        return Ledger(sent=[]), True
+    try:
+        data = json.loads(raw)
+        ledger = Ledger(
+            sent=[float(t) for t in data["sent"]],
+            blocked_until=float(data.get("blocked_until", 0.0)),
+        )
+        return ledger, True
+    except (ValueError, KeyError, TypeError) as exc:
+        # We cannot know what was spent: assume everything, for one hour from now.
+        log.warning(
+            "the request ledger is unreadable (%s); assuming this hour's budget is spent", exc
+        )
+        return Ledger(sent=[now] * per_hour), False

@@ -1,0 +1,117 @@
+"""Metric descriptors: fetch every page, archive them by date, and report drift since last time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from archiver.collect.client import Attempt, Client
+from archiver.store import write as store
+from archiver.store.archive import Archive
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What changed between two descriptor sets."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # name, before, after
+    first: bool = False  # nothing was archived before
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def lines(self) -> list[str]:
+        """Human-readable drift, one line per change."""
+        if self.first:
+            return ["first descriptor snapshot archived"]
+        out = [f"added   {n}" for n in self.added] + [f"removed {n}" for n in self.removed]
+        for name, before, after in self.changed:
+            out.append(f"changed {name}: dimensions {list(before)} -> {list(after)}")
+        return out or ["no drift since the last snapshot"]
+
+
+@dataclass
+class DescriptorResult:
+    """One refresh: how many descriptors and what drifted."""
+
+    count: int
+    drift: Drift
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def latest(archive: Archive) -> dict[str, tuple[str, ...]]:
+    """The most recent archived snapshot: name -> dimensions (empty if none)."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from archiver.store import tables as schema
+
+    files = archive.files("descriptors")
+    if not files:
+        return {}
+    table = ds.dataset(files, schema=schema.DESCRIPTORS, filesystem=archive.fs).to_table(
+        columns=["fetched", "name", "dimensions"]
+    )
+    newest = pc.max(table.column("fetched"))
+    table = table.filter(pc.equal(table.column("fetched"), newest))
+    return {
+        name: tuple(sorted(dims or []))
+        for name, dims in zip(
+            table.column("name").to_pylist(), table.column("dimensions").to_pylist(), strict=True
+        )
+    }
+
+
+def diff(before: dict[str, tuple[str, ...]], after: dict[str, tuple[str, ...]]) -> Drift:
+    """Metrics added, removed, and whose dimensions changed."""
+    if not before:
+        return Drift(first=True)
+    changed = tuple(
+        (n, before[n], after[n])
+        for n in sorted(before.keys() & after.keys())
+        if before[n] != after[n]
+    )
+    return Drift(
+        added=tuple(sorted(after.keys() - before.keys())),
+        removed=tuple(sorted(before.keys() - after.keys())),
+        changed=changed,
+    )
+
+
+def refresh(
+    archive: Archive,
+    client: Client,
+    *,
+    clock: Callable[[], float],
+    deadline: float,
+    on_attempt: Callable[[Attempt], None] = lambda a: None,
+) -> DescriptorResult:
+    """Fetch all descriptor pages, archive them, and compare with the previous snapshot."""
+    attempts: list[Attempt] = []
+
+    def record(a: Attempt) -> None:
+        attempts.append(a)
+        on_attempt(a)
+
+    items = client.descriptors(deadline=deadline, on_attempt=record)
+    before = latest(archive)
+    fetched = datetime.fromtimestamp(clock(), UTC)
+    rows = [_row(fetched, d) for d in items]
+    store.write_rows(archive, "descriptors", rows, date_field="fetched")
+    after = {r["name"]: tuple(sorted(r["dimensions"])) for r in rows}
+    return DescriptorResult(count=len(rows), drift=diff(before, after), attempts=attempts)
+
+
+def _row(fetched: datetime, item: dict[str, Any]) -> dict[str, Any]:
+    dims: Sequence[Any] = item.get("dimensions") or []
+    return {
+        "fetched": fetched,
+        "name": str(item["name"]),
+        "help": item.get("help"),
+        "dimensions": [str(d) for d in dims],
+    }

@@ -1,0 +1,291 @@
+"""Capacity planning: usage against each namespace limit, units needed, billable actions, and
+how series counts grow toward the per-scrape point cap. Functions return polars DataFrames; the
+SQL is in ``sql/capacity*.sql`` and follows ``capacity-formulas.md``.
+
+>>> con = connect("./archive")                                          # doctest: +SKIP
+>>> capacity.summary(con, since=None, until=None).filter(pl.col("level") != "ok")  # doctest: +SKIP
+
+Every function takes a connection from :func:`archiver.connect`, a window ``[since, until)``
+(aware datetimes; ``None`` leaves that end open) and ``namespaces`` (exact names or ``*``/``?``
+patterns, empty for all), like :mod:`archiver.query.reports`. ``kind`` is one of ``actions``
+(``total_action_count{is_background="false"}`` vs ``action_limit``), ``requests``
+(``service_request_count`` vs ``service_request_limit``) and ``operations``
+(``operations_count`` vs ``operations_limit``). Columns, by function:
+
+``usage``: one row per (namespace, kind, bucket of ``bucket`` seconds)
+    namespace, kind, ts (bucket start), minutes (with data), avg_per_s, peak_per_s (the busiest
+    minute), limit_per_s (the tightest limit in force; NULL before any was reported), peak_pct,
+    throttled (requests/actions/operations refused), throttled_minutes, level ('ok' | 'warn' at
+    ``warn_pct`` | 'page' at ``page_pct`` | 'no limit reported').
+``summary``: one row per (namespace, kind) over the window
+    namespace, kind, minutes, days, avg_per_s, p95_per_s, peak_per_s, peak_at, limit_per_s
+    (latest), envelope_per_s (the on-demand envelope), peak_pct, headroom_per_s,
+    minutes_over_warn, minutes_over_page, throttled, throttled_minutes, level, slope_per_day (of
+    the daily peak), limit_date (when that line reaches the limit), projection ('rising' |
+    'at limit' | 'flat or falling' | 'needs 2+ days' | 'no trend' | 'no limit reported').
+``units``: one row per namespace
+    namespace, minutes, peak_actions_per_s, peak_at, p95_actions_per_s, units_needed
+    (ceil(peak / 500)), units_needed_p95, action_limit, on_demand_limit, provisioned.
+``billable``: one row per (namespace, action_type, workflow_type)
+    namespace, action_type, workflow_type, actions (over the window), share_pct (of the
+    namespace's billable actions).
+``series_growth``: one row per (date, namespace)
+    date, namespace, series (distinct that day), peak_points / avg_points (datapoints one scrape
+    of that namespace carried).
+``label_costs``: one row per label
+    label, metrics, series_with_label, series_without_label, series_saved, optin (can be left
+    out of the request instead of relabelled).
+``scrape_plan``: one row per request that keeps every scrape under the cap
+    request, namespaces, metrics (empty = all), peak_points, cap_share_pct, fits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archiver.query.connect import load_sql, run_file
+from archiver.query.reports import window_params
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+__all__ = [
+    "ACTIONS_PER_UNIT",
+    "KINDS",
+    "LIMIT_METRICS",
+    "billable",
+    "label_costs",
+    "missing_limits",
+    "scrape_plan",
+    "series_growth",
+    "summary",
+    "units",
+    "usage",
+    "write_charts",
+]
+
+#: Actions per second one Temporal Resource Unit buys (Temporal Cloud capacity docs).
+ACTIONS_PER_UNIT = 500
+#: The limits planned against, in the order the notebooks show them.
+KINDS = ("actions", "requests", "operations")
+#: kind -> the limit metric it is compared with.
+LIMIT_METRICS = {
+    "actions": "temporal_cloud_v1_action_limit",
+    "requests": "temporal_cloud_v1_service_request_limit",
+    "operations": "temporal_cloud_v1_operations_limit",
+}
+
+
+def _params(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str],
+) -> dict[str, Any]:
+    # The macros are defined per connection; CREATE OR REPLACE makes a second run harmless.
+    con.execute(load_sql("capacity.sql"))
+    return window_params(con, since, until, namespaces)
+
+
+def usage(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+    bucket: int = 3600,
+    warn_pct: float = 50.0,
+    page_pct: float = 90.0,
+) -> pl.DataFrame:
+    """Usage against each limit per namespace, kind and ``bucket`` seconds (60 = per minute).
+
+    >>> usage(con, since=None, until=None, bucket=60)                   # doctest: +SKIP
+    """
+    if bucket < 60 or bucket % 60:
+        raise ValueError(f"bucket must be a whole number of minutes in seconds, not {bucket}")
+    params = _params(con, since, until, namespaces) | {
+        "bucket_seconds": bucket,
+        "warn_pct": warn_pct,
+        "page_pct": page_pct,
+    }
+    return run_file(con, "capacity_usage.sql", params)
+
+
+def summary(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+    warn_pct: float = 50.0,
+    page_pct: float = 90.0,
+) -> pl.DataFrame:
+    """Per namespace and kind: peak vs limit, alerts, throttling and the projected limit date."""
+    params = _params(con, since, until, namespaces) | {"warn_pct": warn_pct, "page_pct": page_pct}
+    return run_file(con, "capacity_summary.sql", params)
+
+
+def units(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+    actions_per_unit: int = ACTIONS_PER_UNIT,
+) -> pl.DataFrame:
+    """Temporal Resource Units needed per namespace: ceil(peak non-background actions/s / 500)."""
+    params = _params(con, since, until, namespaces) | {"actions_per_unit": actions_per_unit}
+    return run_file(con, "capacity_units.sql", params)
+
+
+def billable(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Billable actions over the window by namespace, action type and workflow type."""
+    return run_file(con, "capacity_billable.sql", _params(con, since, until, namespaces))
+
+
+def series_growth(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Distinct series and peak datapoints per scrape, per day and namespace."""
+    return run_file(con, "capacity_series.sql", _params(con, since, until, namespaces))
+
+
+def label_costs(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Series each label adds: how many would remain if it were dropped or relabelled away."""
+    from archiver.catalog import OPTIN_LABELS
+
+    params = _params(con, since, until, namespaces) | {"optin": list(OPTIN_LABELS)}
+    return run_file(con, "capacity_labels.sql", params)
+
+
+def scrape_plan(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+    point_cap: int = 30_000,
+) -> pl.DataFrame:
+    """The namespace/metric filters that keep each request under ``point_cap`` at the peak.
+
+    Sizes are the peak datapoints per (namespace, metric) in one minute of the window; pieces
+    are split the way the collector splits a truncated answer
+    (:mod:`archiver.collect.shards`), filled to its headroom so that growth does not truncate
+    them next week. One row per request.
+    """
+    import polars as pl
+
+    from archiver.collect import shards
+
+    sizes = shards.Sizes()
+    points = run_file(con, "capacity_points.sql", _params(con, since, until, namespaces))
+    sizes.add(points.select("namespace", "metric", "peak_points").iter_rows())
+    known = sorted({m for _, m in sizes.by_pair})
+    target = max(1, int(point_cap * shards.HEADROOM))
+    done: list[shards.Shard] = []
+    todo = [shards.Shard()]
+    # A few rounds of splitting at most: each round splits every piece still too big.
+    for _ in range(8):
+        if not todo:
+            break
+        pending, todo = todo, []
+        for shard in pending:
+            weight = sizes.weight(shard.namespaces, shard.metrics)
+            pieces = shards.split(shard, sizes, known, point_cap) if weight > target else []
+            if pieces:
+                todo.extend(pieces)
+            else:
+                done.append(shard)
+    done.extend(todo)
+    rows = []
+    for shard in done:
+        weight = sizes.weight(shard.namespaces, shard.metrics)
+        if weight == 0 and shard != shards.Shard():
+            continue  # a namespace prefix nobody uses costs no request worth listing
+        rows.append(
+            {
+                "namespaces": ", ".join(shard.namespaces) or "*",
+                "metrics": list(shard.metrics),
+                "peak_points": weight,
+            }
+        )
+    schema: dict[str, pl.DataType] = {
+        "namespaces": pl.String(),
+        "metrics": pl.List(pl.String()),
+        "peak_points": pl.Int64(),
+    }
+    frame = pl.DataFrame(rows, schema=schema).sort("peak_points", descending=True)
+    return frame.with_columns(
+        request=pl.int_range(1, frame.height + 1, dtype=pl.Int64),
+        cap_share_pct=(pl.col("peak_points") * 100.0 / point_cap).round(1),
+        fits=pl.col("peak_points") <= point_cap,
+    ).select("request", "namespaces", "metrics", "peak_points", "cap_share_pct", "fits")
+
+
+def missing_limits(frame: pl.DataFrame) -> list[str]:
+    """The kinds in a :func:`summary` or :func:`usage` frame that no limit was reported for.
+
+    Notebooks say these out loud instead of drawing a chart without a limit line.
+    """
+    import polars as pl
+
+    if frame.is_empty():
+        return list(KINDS)
+    limited = frame.filter(pl.col("limit_per_s").is_not_null()).get_column("kind").unique()
+    return [k for k in KINDS if k not in set(limited.to_list())]
+
+
+def write_charts(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    namespaces: Sequence[str] = (),
+) -> list[Path]:
+    """Write the key capacity charts as PNGs into ``directory`` (created if missing).
+
+    ``headroom.png`` (peak vs each limit), ``units.png`` (TRUs needed), ``billable.png`` and one
+    ``usage-<namespace>.png`` per namespace (hourly usage vs limits). Returns the paths written;
+    a chart without data says so in the image rather than being left out.
+    """
+    from archiver.query import plots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    scope: dict[str, Any] = {"since": since, "until": until, "namespaces": namespaces}
+    hourly = usage(con, **scope, bucket=3600)
+    figures = {
+        "headroom": plots.headroom_chart(summary(con, **scope)),
+        "units": plots.units_chart(units(con, **scope)),
+        "billable": plots.billable_chart(billable(con, **scope)),
+    }
+    names = sorted(set(hourly.get_column("namespace").to_list())) if hourly.height else []
+    for name in names:
+        # namespace names are [a-z0-9.-]; anything else is replaced so it cannot leave DIR
+        figures[f"usage-{re.sub(r'[^A-Za-z0-9.-]', '_', name).lstrip('.')}"] = plots.usage_chart(
+            hourly, name
+        )
+    if not names:
+        figures["usage"] = plots.usage_chart(hourly, "every namespace")
+    return [plots.save(fig, directory / f"{stem}.png") for stem, fig in figures.items()]

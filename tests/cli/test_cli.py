@@ -1,0 +1,178 @@
+"""The command line as a user meets it: real sockets, the real entry point, the contract's codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from archiver.cli import cli, main
+from archiver.simulator.faults import Faults
+from archiver.simulator.httpd import Server, serve
+from archiver.simulator.model import Account, AccountSpec
+from archiver.simulator.server import Simulator
+
+KEY = "cli-secret-key-123"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[Simulator, Server]]:
+    sim = Simulator(Account(AccountSpec.small(seed=5)), api_key=KEY)
+    with serve(sim) as srv:
+        yield sim, srv
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: tuple[Simulator, Server]) -> Path:
+    _, srv = server
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEMPORAL_CLOUD_API_KEY", KEY)
+    monkeypatch.setenv("ARCHIVER_ENDPOINT", srv.url)
+    monkeypatch.setenv("ARCHIVER_CA_FILE", str(srv.ca_file))
+    monkeypatch.setenv("ARCHIVER_PHASE", "0")
+    monkeypatch.setenv("ARCHIVER_ARCHIVE", str(tmp_path / "archive"))
+    return tmp_path / "archive"
+
+
+def commands() -> list[list[str]]:
+    """Every command path, e.g. ['report', 'gaps']."""
+    import click
+
+    paths: list[list[str]] = []
+
+    def walk(group: click.Group, prefix: list[str]) -> None:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                walk(command, [*prefix, name])
+            else:
+                paths.append([*prefix, name])
+
+    walk(cli, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", commands(), ids=lambda p: " ".join(p))
+def test_every_command_has_help_and_is_in_the_readme(
+    path: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run([*path, "--help"], capsys)
+    assert code == 0 and "Usage:" in out
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"archiver {' '.join(path)}" in readme, f"README does not show `archiver {path}`"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and re.search(r"\d+\.\d+\.\d+", out)
+
+
+def test_scrape_over_real_https_then_sql(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["scrape", "-v"], capsys)
+    assert code == 0, err
+    assert "complete" in out
+    code, out, err = run(["sql", "SELECT count(*) AS n FROM samples", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)[0]["n"] > 0
+    assert KEY not in out + err
+
+
+def test_quiet_on_success(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["scrape"], capsys)
+    assert (code, out, err) == (0, "", "")
+
+
+def test_missing_key_exits_2_naming_the_variable(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TEMPORAL_CLOUD_API_KEY")
+    code, _, err = run(["scrape"], capsys)
+    assert code == 2 and "TEMPORAL_CLOUD_API_KEY" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_plain_http_to_remote_host_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["scrape", "--endpoint", "http://metrics.example.com"], capsys)
+    assert code == 2 and "https" in err
+
+
+def test_wrong_key_exits_1_without_the_key(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TEMPORAL_CLOUD_API_KEY", "wrong-key-456")
+    code, out, err = run(["scrape"], capsys)
+    assert code == 1 and "check the API key" in err
+    assert "wrong-key-456" not in out + err
+    logged = (env / "scrapes").rglob("*.parquet")
+    assert all(b"wrong-key-456" not in p.read_bytes() for p in logged)
+
+
+def test_incomplete_exits_3(
+    env: Path,
+    server: tuple[Simulator, Server],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim, _ = server
+    sim.faults = Faults(unknown_rate=1.0)
+    monkeypatch.setenv("ARCHIVER_DEADLINE", "2")  # real time here: keep the retries short
+    code, _, err = run(["scrape"], capsys)
+    assert code == 3 and "unknown" in err
+
+
+def test_budget_exhausted_exits_4(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ARCHIVER_BUDGET_PER_HOUR", "1")
+    monkeypatch.setenv("ARCHIVER_DESCRIPTORS_EVERY", "999999999999")
+    assert run(["scrape"], capsys)[0] == 0
+    (env / "_archiver" / "state.json").unlink()  # forget the window: ask again
+    code, _, err = run(["scrape"], capsys)
+    assert code == 4 and "180 requests per hour" in err
+
+
+def test_json_logs_every_line_is_json(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["--log-format", "json", "report", "gaps", "--since", "bogus"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines and all(json.loads(line)["level"] for line in lines)
+
+
+def test_descriptors_then_drift(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["descriptors"], capsys)
+    assert code == 0, err
+    assert "descriptors archived" in out and "first descriptor snapshot" in out
+    code, out, _ = run(["descriptors"], capsys)
+    assert "no drift" in out
+
+
+def test_config_show_redacts_the_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["config", "show", "--format", "json"], capsys)
+    assert code == 0 and KEY not in out
+    rows = {r["setting"]: r for r in json.loads(out)}
+    assert rows["api_key"]["value"] == "***"
+    assert rows["api_key"]["source"] == "env TEMPORAL_CLOUD_API_KEY"
+    assert rows["endpoint"]["source"] == "env ARCHIVER_ENDPOINT"
+
+
+def test_run_loop_with_count(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["run", "--interval", "1", "--count", "2"], capsys)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 2
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["scrape", "--no-such-flag"], capsys)
+    assert code == 2 and "--help" in err

@@ -1,0 +1,65 @@
+"""The request ledger: rolling hour, shared, survives restarts, distrusts corruption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archiver.collect.budget import Budget
+from archiver.store.archive import Archive
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rolling_hour_limit_and_refill(tmp_path: Path) -> None:
+    clock = Clock()
+    budget = Budget(Archive.open(str(tmp_path)), per_hour=5, clock=clock)
+    for _ in range(5):
+        assert budget.acquire() is None
+        clock.now += 60
+    wait = budget.acquire()
+    assert wait is not None and abs(wait - (3600 - 300)) < 1e-6
+    clock.now += wait
+    assert budget.acquire() is None
+
+
+def test_ledger_is_shared_and_survives_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    archive = Archive.open(str(tmp_path))
+    first, second = (Budget(archive, per_hour=4, clock=clock) for _ in range(2))
+    assert first.acquire() is None and second.acquire() is None
+    assert first.acquire() is None and second.acquire() is None
+    assert first.acquire() is not None
+    assert Budget(archive, per_hour=4, clock=clock).remaining() == 0
+
+
+def test_per_run_share(tmp_path: Path) -> None:
+    budget = Budget(Archive.open(str(tmp_path)), per_hour=180, per_run=2, clock=Clock())
+    assert budget.acquire() is None and budget.acquire() is None
+    assert budget.acquire() is not None
+    assert budget.remaining() == 0
+
+
+def test_corrupt_ledger_means_spent_for_an_hour(tmp_path: Path) -> None:
+    clock = Clock()
+    archive = Archive.open(str(tmp_path))
+    Path(archive.state_path("ledger.json")).write_text("{not json")
+    budget = Budget(archive, per_hour=10, clock=clock)
+    assert budget.acquire() is not None
+    clock.now += 3601
+    assert budget.acquire() is None
+
+
+def test_429_blocks_every_process(tmp_path: Path) -> None:
+    clock = Clock()
+    archive = Archive.open(str(tmp_path))
+    Budget(archive, clock=clock).server_refused(120)
+    other = Budget(archive, clock=clock)
+    assert other.acquire() == 120
+    clock.now += 121
+    assert other.acquire() is None

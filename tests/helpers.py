@@ -1,0 +1,240 @@
+"""Test archives built from a compact description, in the exact layout the collector writes.
+
+``make_archive(tmp_path, ...)`` scrapes a made-up account minute by minute: each minute one
+scrape run (one ``metrics`` request row plus its ``scrape`` summary row in the scrape log) and,
+when the run stores data, one sample file per (date, namespace), named and stamped like
+``archiver.store.write`` names them. Faults are planted per minute index with ``runs``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from archiver.store import tables as schema
+from archiver.store.archive import Archive
+
+T0 = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
+NAMESPACES = ("alpha.acct1", "beta.acct1")
+SUCCESS = "temporal_cloud_v1_workflow_success_count"
+BACKLOG = "temporal_cloud_v1_approximate_backlog_count"
+POLL_OK = "temporal_cloud_v1_poll_success_count"
+POLL_SYNC = "temporal_cloud_v1_poll_success_sync_count"
+POLL_TIMEOUT = "temporal_cloud_v1_poll_timeout_count"
+ACTION_LIMIT = "temporal_cloud_v1_action_limit"
+
+
+#: value of a series at minute index i; None = the series is absent that minute (sparse)
+Value = Callable[[int], float | None]
+
+
+def series_key(metric: str, labels: Mapping[str, str]) -> str:
+    """The canonical series text: metric{k="v",...}, labels sorted, values escaped."""
+
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    inner = ",".join(f'{k}="{esc(labels[k])}"' for k in sorted(labels))
+    return f"{metric}{{{inner}}}"
+
+
+@dataclass
+class Series:
+    namespace: str
+    metric: str
+    labels: dict[str, str]
+    value: Value
+
+
+@dataclass
+class Plan:
+    """What a built archive holds, for the assertions."""
+
+    root: Path
+    start: datetime
+    minutes: int
+    series: list[Series] = field(default_factory=list)
+
+    def count(self, namespace: str | None = None, metric: str | None = None) -> int:
+        return sum(
+            1
+            for s in self.series
+            if (namespace is None or s.namespace == namespace)
+            and (metric is None or s.metric == metric)
+        )
+
+
+def standard_series(
+    namespaces: tuple[str, ...] = NAMESPACES,
+    task_queues: int = 2,
+    workflow_types: int = 3,
+    backlog: Mapping[tuple[str, str], Value] | None = None,
+) -> list[Series]:
+    """Per namespace: workflow_success per (queue, type), backlog and poll rates per queue,
+    one action_limit. ``backlog`` overrides a queue's backlog values (default: constant 5)."""
+    out: list[Series] = []
+    for ns in namespaces:
+        base = {"temporal_namespace": ns, "temporal_account": "acct1", "region": "aws-us-east-1"}
+        for q in range(task_queues):
+            tq = f"queue-{q}"
+            for w in range(workflow_types):
+                labels = base | {"temporal_task_queue": tq, "temporal_workflow_type": f"Wf{w}"}
+                out.append(Series(ns, SUCCESS, labels, lambda i: 1.0))
+            qlabels = base | {"temporal_task_queue": tq, "task_type": "workflow"}
+            value = (backlog or {}).get((ns, tq), lambda i: 5.0)
+            out.append(Series(ns, BACKLOG, qlabels | {"task_priority": "0"}, value))
+            poll = qlabels | {"operation": "PollWorkflowTaskQueue"}
+            out.append(Series(ns, POLL_OK, poll, lambda i: 4.0))
+            out.append(Series(ns, POLL_SYNC, poll, lambda i: 3.0))
+            out.append(Series(ns, POLL_TIMEOUT, poll, lambda i: 1.0))
+        limit = {"temporal_namespace": ns, "temporal_account": "acct1"}
+        out.append(Series(ns, ACTION_LIMIT, limit, lambda i: 500.0))
+    return out
+
+
+def _write_samples(archive: Archive, rows: list[tuple[Series, datetime, float]]) -> None:
+    by_part: dict[tuple[str, str], list[tuple[Series, datetime, float]]] = {}
+    for row in rows:
+        by_part.setdefault((row[1].date().isoformat(), row[0].namespace), []).append(row)
+    for (date, ns), part in sorted(by_part.items()):
+        part.sort(key=lambda r: (series_key(r[0].metric, r[0].labels), r[1]))
+        table = pa.Table.from_pydict(
+            {
+                "series": [series_key(s.metric, s.labels) for s, _, _ in part],
+                "metric": [s.metric for s, _, _ in part],
+                "labels": [list(s.labels.items()) for s, _, _ in part],
+                "ts": [ts for _, ts, _ in part],
+                "value": [v for _, _, v in part],
+            },
+            schema=schema.SAMPLES,
+        ).replace_schema_metadata({schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)})
+        lo = int(min(r[1] for r in part).timestamp() * 1000)
+        hi = int(max(r[1] for r in part).timestamp() * 1000)
+        archive.write_parquet(
+            archive.table_dir("samples", date, ns),
+            table,
+            stem=f"part-{lo}-{hi}",
+            compression="zstd",
+        )
+
+
+def _write_log(archive: Archive, rows: list[dict[str, Any]]) -> None:
+    date = rows[0]["started"].date().isoformat()
+    table = pa.Table.from_pylist(rows, schema=schema.SCRAPES).replace_schema_metadata(
+        {schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)}
+    )
+    archive.write_parquet(archive.table_dir("scrapes", date), table, stem="log", compression="zstd")
+
+
+_STATUS = {
+    "complete": 200,
+    "limited": 200,
+    "unknown": 200,
+    "rate_limited": 429,
+    "server_error": 503,
+    "auth_error": 401,
+    "network_error": None,
+    "parse_error": 200,
+    "budget_exhausted": None,
+    "skipped": None,
+}
+
+
+def build_archive(
+    root: Path,
+    *,
+    start: datetime = T0,
+    minutes: int = 180,
+    series: list[Series] | None = None,
+    runs: Mapping[int, Mapping[str, Any]] | None = None,
+    idle: Mapping[str, range] | None = None,
+) -> Plan:
+    """Scrape a made-up account once a minute for ``minutes`` minutes into ``root``.
+
+    ``runs[i]`` plants a fault at minute index i: ``{"outcome": "rate_limited"}`` (any
+    non-storing outcome), ``{"outcome": "limited", "keep": ("alpha.acct1",)}`` (only those
+    namespaces stored), ``{"stall": True}`` (served minute i-1 again), ``{"missing": True}`` (no
+    run at all). ``idle[ns]`` = minute indices where that namespace reports nothing.
+    """
+    plan = Plan(root, start, minutes, series if series is not None else standard_series())
+    archive = Archive.open(str(root))
+    runs = runs or {}
+    idle = idle or {}
+    for i in range(minutes):
+        spec = dict(runs.get(i, {}))
+        if spec.get("missing"):
+            continue
+        target = start + timedelta(minutes=i)
+        outcome = spec.get("outcome", "complete")
+        served_index: int | None = i
+        if spec.get("stall"):
+            served_index = i - 1
+        elif outcome not in ("complete", "limited", "unknown"):
+            served_index = None
+        rows: list[tuple[Series, datetime, float]] = []
+        seen: set[str] = set()
+        if served_index is not None:
+            served = start + timedelta(minutes=served_index)
+            keep = spec.get("keep")
+            for s in plan.series:
+                if served_index in idle.get(s.namespace, range(0)):
+                    continue
+                if keep is not None and s.namespace not in keep:
+                    continue
+                v = s.value(served_index)
+                if v is None:
+                    continue
+                rows.append((s, served, v))
+                seen.add(s.namespace)
+            # the store keeps a stalled (repeated) window once: nothing new to write
+            if not spec.get("stall"):
+                _write_samples(archive, rows)
+        window = None if served_index is None else start + timedelta(minutes=served_index)
+        started = target + timedelta(minutes=2, seconds=5)
+        finished = started + timedelta(seconds=1)
+        scrape_id = uuid.uuid4().hex
+        completeness = outcome if outcome in ("complete", "limited", "unknown") else None
+        common = {
+            "scrape_id": scrape_id,
+            "shard": None,
+            "namespaces": None,
+            "metrics": None,
+            "labels": None,
+            "attempt": 1,
+            "started": started,
+            "finished": finished,
+            "completeness": completeness,
+            "outcome": outcome,
+            "target_window": target,
+            "served_window": window,
+            "namespaces_seen": sorted(seen) if window else None,
+            "error": None if outcome == "complete" else f"planted {outcome}",
+        }
+        log = [
+            common
+            | {
+                "request": "metrics",
+                "status": _STATUS[outcome],
+                "sample_count": len(rows) if window else None,
+                "new_samples": 0 if spec.get("stall") else len(rows),
+                "bytes": 100,
+            },
+            common
+            | {
+                "request": "scrape",
+                "status": _STATUS[outcome],
+                "sample_count": len(rows) if window else None,
+                "new_samples": 0 if spec.get("stall") else len(rows),
+                "bytes": 100,
+            },
+        ]
+        if outcome == "skipped":
+            log = log[1:]
+        _write_log(archive, log)
+    return plan

@@ -1,0 +1,91 @@
+"""Every notebook executes against a small simulator archive with a chart in every figure, and
+still runs (saying what is missing) on an archive with one namespace, one day and no limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+# first: it opts in to Jupyter's platformdirs paths before any Jupyter module is imported
+from archiver.query.notebooks import NOTEBOOKS, NotebookRun, execute_many
+from archiver.store import write as store
+from archiver.store.archive import Archive
+
+pytest.importorskip("nbclient")
+pytest.importorskip("jupytext")
+
+DAY0 = datetime(2025, 3, 3, tzinfo=UTC)
+HOURS = 2  # simulated per day: enough for hourly points, small enough to stay fast
+
+
+def _simulated(root: Path, days: int, keep: pl.Expr | None = None) -> Path:
+    from archiver.simulator.model import Account, AccountSpec
+
+    account = Account(AccountSpec.small(seed=3))
+    archive = Archive.open(str(root), durable=False)
+    for day in range(days):
+        start = DAY0 + timedelta(days=day)
+        frame = account.windows(int(start.timestamp() * 1000), HOURS * 60)
+        store.write_samples(archive, frame if keep is None else frame.filter(keep))
+    return root
+
+
+def _run_all(archive: Path, html: Path | None = None) -> dict[str, NotebookRun]:
+    runs = execute_many(NOTEBOOKS, archive, html_dir=html, timeout=120)
+    return {run.name: run for run in runs}
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NotebookRun]:
+    root = _simulated(tmp_path_factory.mktemp("nb-healthy"), days=3)
+    return _run_all(root, html=root.parent / "html")
+
+
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NotebookRun]:
+    """One namespace, one day, no limit metrics."""
+    from archiver.simulator.model import Account, AccountSpec
+
+    first = Account(AccountSpec.small(seed=3)).namespaces[0]
+    keep = (pl.col("namespace") == first) & ~pl.col("metric").str.ends_with("_limit")
+    return _run_all(_simulated(tmp_path_factory.mktemp("nb-sparse"), days=1, keep=keep))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_with_every_chart_drawn(healthy: dict[str, NotebookRun], name: str) -> None:
+    run = healthy[name]
+    assert run.charts, f"{name} displayed no chart"
+    assert run.empty_charts == [], f"{name}: charts without data: {run.empty_charts}"
+    errors = [
+        out
+        for cell in run.notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "error" or out.get("name") == "stderr"
+    ]
+    assert errors == []
+    assert run.html is not None and "<img" in run.html.read_text(encoding="utf-8")
+
+
+def test_stored_notebooks_hold_no_outputs() -> None:
+    from archiver.query.notebooks import notebook_dir
+
+    for name in NOTEBOOKS:
+        text = (notebook_dir() / f"{name}.py").read_text(encoding="utf-8")
+        assert "# %%" in text and '"outputs"' not in text
+        assert 'tags=["parameters"]' in text and "ARCHIVER_ARCHIVE" in text
+
+
+def test_sparse_archive_runs_and_says_what_is_missing(sparse: dict[str, NotebookRun]) -> None:
+    overview = sparse["capacity_overview"].text
+    assert "1 namespace(s)" in overview
+    for metric in ("action_limit", "service_request_limit", "operations_limit"):
+        assert f"missing: no temporal_cloud_v1_{metric} samples" in overview
+    assert "only 1 day(s) of data" in overview
+    assert "only one day of data" in sparse["cardinality_planning"].text
+    # charts without limits still draw usage; the headroom chart says why it is empty
+    assert sparse["capacity_overview"].empty_charts == ["Peak usage as a share of each limit"]
+    assert sparse["backlog_health"].empty_charts == []
