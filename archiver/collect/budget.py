@@ -81,12 +81,6 @@ class Budget:
             free = min(free, self.per_run - self.used_this_run)
         return max(0, free)
 
-    def sent_within(self, seconds: float) -> int:
-        """Requests the ledger knows of in the last ``seconds`` (for tests and status)."""
-        with self._session() as ledger:
-            now = self._clock()
-            return sum(1 for t in ledger.sent if now - seconds < t <= now)
-
     def server_refused(self, retry_after: float | None) -> None:
         """Remember a 429 so that no process on this archive asks again too soon."""
         with self._session() as ledger:

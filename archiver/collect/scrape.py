@@ -87,10 +87,6 @@ class ScrapeResult:
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.outcome, 1)
 
-    @property
-    def short_pieces(self) -> list[PieceResult]:
-        return [p for p in self.pieces if p.outcome != "complete"]
-
 
 def minute_floor(seconds: float) -> int:
     """The start of the minute containing ``seconds``, as epoch ms."""
