@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +41,6 @@ class DescriptorResult:
 
     count: int
     drift: Drift
-    attempts: list[Attempt] = field(default_factory=list)
 
 
 def latest(archive: Archive) -> dict[str, tuple[str, ...]]:
@@ -92,19 +91,13 @@ def refresh(
     on_attempt: Callable[[Attempt], None] = lambda a: None,
 ) -> DescriptorResult:
     """Fetch all descriptor pages, archive them, and compare with the previous snapshot."""
-    attempts: list[Attempt] = []
-
-    def record(a: Attempt) -> None:
-        attempts.append(a)
-        on_attempt(a)
-
-    items = client.descriptors(deadline=deadline, on_attempt=record)
+    items = client.descriptors(deadline=deadline, on_attempt=on_attempt)
     before = latest(archive)
     fetched = datetime.fromtimestamp(clock(), UTC)
     rows = [_row(fetched, d) for d in items]
     store.write_rows(archive, "descriptors", rows, date_field="fetched")
     after = {r["name"]: tuple(sorted(r["dimensions"])) for r in rows}
-    return DescriptorResult(count=len(rows), drift=diff(before, after), attempts=attempts)
+    return DescriptorResult(count=len(rows), drift=diff(before, after))
 
 
 def _row(fetched: datetime, item: dict[str, Any]) -> dict[str, Any]:
