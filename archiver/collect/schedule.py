@@ -1,6 +1,6 @@
 """``archiver run``: scrape on a schedule aligned to the minute, until told to stop.
 
-Each tick fires ``phase`` seconds after a minute boundary (see ``collect.PHASE``), so the
+Each tick fires ``settings.phase`` seconds after a minute boundary (``ARCHIVER_PHASE``), so the
 server has flipped to the new window before we ask. A stop request (SIGINT/SIGTERM, set by the
 CLI on ``stop``) is honoured between scrapes and while waiting; a scrape in progress finishes its
 write first, so nothing is left half-written.
