@@ -5,7 +5,7 @@
 -- backlog. Poll rates are per-second averages: their sums over an hour are "how much happened",
 -- where a missing minute does count as zero.
 -- Only the four metrics below are read (the metric filter comes first), and the queue is taken
--- from each distinct series' text, so the labels map is never decoded.
+-- from each distinct series' text (label_value), so the labels map is never decoded.
 
 CREATE OR REPLACE MACRO backlog_minutes(since, until, namespaces) AS TABLE
 WITH rows AS (
@@ -24,9 +24,9 @@ WITH rows AS (
 queues AS MATERIALIZED (
     SELECT
         namespace, series,
-        nullif(regexp_extract(series, '[{,]\s*temporal_task_queue="((?:[^"\\]|\\.)*)"', 1), '')
-            AS task_queue,
-        regexp_extract(series, '[{,]\s*task_type="((?:[^"\\]|\\.)*)"', 1) AS task_type
+        label_value(series, 'temporal_task_queue') AS task_queue,
+        -- '' (not NULL) without the label: a queue's rows group under one task type
+        coalesce(label_value(series, 'task_type'), '') AS task_type
     FROM (SELECT DISTINCT namespace, series FROM rows)
 )
 SELECT
@@ -95,7 +95,7 @@ fit AS (
         round(arg_min(backlog_avg, hour) FILTER (WHERE minutes_reported > 0), 2) AS first_avg,
         round(arg_max(backlog_avg, hour) FILTER (WHERE minutes_reported > 0), 2) AS last_avg,
         max(backlog_max) AS backlog_max,
-        regr_slope(backlog_avg, epoch(hour) / 3600) AS slope,
+        regr_slope(backlog_avg, epoch(hour) / 3600) AS slope,  -- per hour, not daily_slope
         regr_r2(backlog_avg, epoch(hour) / 3600) AS r2,
         round(sum(poll_success) / nullif(sum(poll_success) + sum(poll_timeout), 0), 4)
             AS poll_success_rate,

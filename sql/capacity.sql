@@ -1,5 +1,5 @@
 -- Capacity: usage of each namespace against its limits, minute by minute.
--- Loaded by archiver.query.capacity before its queries (CREATE OR REPLACE: running it twice is fine).
+-- Loaded at connect (archiver.query.connect), like every macro and view.
 --
 -- Rates are per-second averages over one minute (capacity-formulas.md). A minute without a usage
 -- or throttle sample means "nothing happened", so those sums count it as zero; a limit is a
@@ -65,3 +65,12 @@ SELECT
     last_value(reported_envelope IGNORE NULLS) OVER (
         PARTITION BY namespace, kind ORDER BY ts ROWS UNBOUNDED PRECEDING) AS envelope
 FROM filled;
+
+-- The alert level of a peak against a limit: 'page' at page_pct of it, 'warn' at warn_pct.
+CREATE OR REPLACE MACRO capacity_level(peak, lim, warn_pct, page_pct) AS
+    CASE
+        WHEN lim IS NULL THEN 'no limit reported'
+        WHEN peak >= page_pct / 100.0 * lim THEN 'page'
+        WHEN peak >= warn_pct / 100.0 * lim THEN 'warn'
+        ELSE 'ok'
+    END;

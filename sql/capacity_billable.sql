@@ -1,20 +1,18 @@
 -- What drives billable actions: totals per (namespace, action_type, workflow type) over the
 -- window. A rate is per second over its minute, so a minute holds value x 60 actions; a missing
 -- minute holds none. Labels come from the series text (few distinct series, many samples).
+CREATE OR REPLACE MACRO capacity_billable_report(since, until, namespaces) AS TABLE
 WITH per_series AS (
     SELECT namespace, series, sum(value) * 60 AS actions
-    FROM window_samples($since, $until, $namespaces)
+    FROM window_samples(since, until, namespaces)
     WHERE metric = 'temporal_cloud_v1_billable_action_count'
     GROUP BY namespace, series
 ),
 labelled AS (
     SELECT
         namespace, actions,
-        coalesce(nullif(regexp_extract(series, '[{,]\s*action_type="((?:[^"\\]|\\.)*)"', 1), ''),
-                 '(none)') AS action_type,
-        coalesce(nullif(regexp_extract(
-            series, '[{,]\s*temporal_workflow_type="((?:[^"\\]|\\.)*)"', 1), ''), '(none)')
-            AS workflow_type
+        coalesce(label_value(series, 'action_type'), '(none)') AS action_type,
+        coalesce(label_value(series, 'temporal_workflow_type'), '(none)') AS workflow_type
     FROM per_series
 ),
 grouped AS (
@@ -29,3 +27,9 @@ SELECT
         AS share_pct
 FROM grouped
 ORDER BY namespace, actions DESC, action_type, workflow_type;
+
+CREATE OR REPLACE VIEW capacity_billable AS
+SELECT * FROM capacity_billable_report(
+    getvariable('since'),
+    getvariable('until'),
+    getvariable('namespaces'));

@@ -2,8 +2,9 @@
 -- minutes over the warn/page thresholds, throttling, and when the trend reaches the limit.
 -- The trend is a straight line through each day's peak minute; the projection starts from the
 -- line's value on the last day (not that day's raw peak, so one spike does not move it).
+CREATE OR REPLACE MACRO capacity_summary_report(since, until, namespaces, warn_pct, page_pct) AS TABLE
 WITH m AS MATERIALIZED (
-    SELECT * FROM capacity_minutes($since, $until, $namespaces)
+    SELECT * FROM capacity_minutes(since, until, namespaces)
 ),
 daily AS (
     SELECT namespace, kind, CAST(ts AS DATE) AS day, max(used) AS peak
@@ -15,11 +16,8 @@ trend AS (
         namespace, kind,
         count(*) AS days,
         max(day) AS last_day,
-        -- one day has no slope (regr_slope gives NaN, which compares greater than 0)
-        CASE WHEN count(*) >= 2 THEN nullif(regr_slope(peak, epoch(day) / 86400), 'NaN') END
-            AS slope,
-        CASE WHEN count(*) >= 2
-            THEN nullif(regr_intercept(peak, epoch(day) / 86400), 'NaN') END AS intercept
+        daily_slope(peak, day) AS slope,
+        daily_intercept(peak, day) AS intercept
     FROM daily
     GROUP BY namespace, kind
 ),
@@ -33,8 +31,8 @@ totals AS (
         quantile_cont(used, 0.95) AS p95_per_s,
         arg_max("limit", ts) AS limit_per_s,
         arg_max(envelope, ts) AS envelope_per_s,
-        count(*) FILTER (WHERE used >= $warn_pct / 100.0 * "limit") AS minutes_over_warn,
-        count(*) FILTER (WHERE used >= $page_pct / 100.0 * "limit") AS minutes_over_page,
+        count(*) FILTER (WHERE used >= warn_pct / 100.0 * "limit") AS minutes_over_warn,
+        count(*) FILTER (WHERE used >= page_pct / 100.0 * "limit") AS minutes_over_page,
         CAST(round(sum(throttled) * 60) AS BIGINT) AS throttled,
         count(*) FILTER (WHERE throttled > 0) AS throttled_minutes
     FROM m
@@ -58,20 +56,9 @@ SELECT
     round(100.0 * peak_per_s / nullif(limit_per_s, 0), 2) AS peak_pct,
     round(limit_per_s - peak_per_s, 4) AS headroom_per_s,
     minutes_over_warn, minutes_over_page, throttled, throttled_minutes,
-    CASE
-        WHEN limit_per_s IS NULL THEN 'no limit reported'
-        WHEN peak_per_s >= $page_pct / 100.0 * limit_per_s THEN 'page'
-        WHEN peak_per_s >= $warn_pct / 100.0 * limit_per_s THEN 'warn'
-        ELSE 'ok'
-    END AS level,
+    capacity_level(peak_per_s, limit_per_s, warn_pct, page_pct) AS level,
     round(slope, 4) AS slope_per_day,
-    CASE
-        WHEN limit_per_s IS NULL OR slope IS NULL THEN NULL
-        WHEN fitted_last >= limit_per_s THEN last_day
-        WHEN slope > 0 THEN CAST(
-            last_day + to_days(CAST(ceil((limit_per_s - fitted_last) / slope) AS INTEGER))
-            AS DATE)
-    END AS limit_date,
+    reaches_on(last_day, fitted_last, slope, limit_per_s) AS limit_date,
     CASE
         WHEN limit_per_s IS NULL THEN 'no limit reported'
         WHEN days < 2 THEN 'needs 2+ days'
@@ -82,3 +69,11 @@ SELECT
     END AS projection
 FROM joined
 ORDER BY namespace, kind;
+
+CREATE OR REPLACE VIEW capacity_summary AS
+SELECT * FROM capacity_summary_report(
+    getvariable('since'),
+    getvariable('until'),
+    getvariable('namespaces'),
+    getvariable('warn_pct'),
+    getvariable('page_pct'));

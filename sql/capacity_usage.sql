@@ -1,27 +1,44 @@
 -- Usage against each limit per namespace, kind (actions | requests | operations) and time bucket
--- of $bucket_seconds (60 = every minute, 3600 = hourly); see capacity.sql. The level compares
+-- of bucket_seconds (60 = every minute, 3600 = hourly); see capacity.sql. The level compares
 -- the bucket's peak minute with the tightest limit in force during the bucket.
+CREATE OR REPLACE MACRO capacity_usage_report(since, until, namespaces, bucket_seconds, warn_pct, page_pct) AS TABLE
 WITH m AS (
-    SELECT * FROM capacity_minutes($since, $until, $namespaces)
+    SELECT * FROM capacity_minutes(since, until, namespaces)
+),
+buckets AS (
+    SELECT
+        namespace, kind,
+        -- bucket by arithmetic: date_trunc on TIMESTAMPTZ goes through ICU, far slower
+        floor(epoch(ts) / bucket_seconds) AS bucket,
+        count(*) AS minutes,
+        avg(used) AS avg_used,
+        max(used) AS peak,
+        min("limit") AS tightest_limit,
+        sum(throttled) AS throttled,
+        count(*) FILTER (WHERE throttled > 0) AS throttled_minutes
+    FROM m
+    GROUP BY namespace, kind, floor(epoch(ts) / bucket_seconds)
 )
 SELECT
     namespace,
     kind,
-    -- bucket by arithmetic: date_trunc on TIMESTAMPTZ goes through ICU, far slower
-    to_timestamp(floor(epoch(ts) / $bucket_seconds) * $bucket_seconds) AS ts,
-    count(*) AS minutes,
-    round(avg(used), 4) AS avg_per_s,
-    round(max(used), 4) AS peak_per_s,
-    min("limit") AS limit_per_s,
-    round(100.0 * max(used) / nullif(min("limit"), 0), 2) AS peak_pct,
-    CAST(round(sum(throttled) * 60) AS BIGINT) AS throttled,
-    count(*) FILTER (WHERE throttled > 0) AS throttled_minutes,
-    CASE
-        WHEN min("limit") IS NULL THEN 'no limit reported'
-        WHEN max(used) >= $page_pct / 100.0 * min("limit") THEN 'page'
-        WHEN max(used) >= $warn_pct / 100.0 * min("limit") THEN 'warn'
-        ELSE 'ok'
-    END AS level
-FROM m
-GROUP BY namespace, kind, floor(epoch(ts) / $bucket_seconds)
+    to_timestamp(bucket * bucket_seconds) AS ts,
+    minutes,
+    round(avg_used, 4) AS avg_per_s,
+    round(peak, 4) AS peak_per_s,
+    tightest_limit AS limit_per_s,
+    round(100.0 * peak / nullif(tightest_limit, 0), 2) AS peak_pct,
+    CAST(round(throttled * 60) AS BIGINT) AS throttled,
+    throttled_minutes,
+    capacity_level(peak, tightest_limit, warn_pct, page_pct) AS level
+FROM buckets
 ORDER BY namespace, kind, ts;
+
+CREATE OR REPLACE VIEW capacity_usage AS
+SELECT * FROM capacity_usage_report(
+    getvariable('since'),
+    getvariable('until'),
+    getvariable('namespaces'),
+    getvariable('bucket_seconds'),
+    getvariable('warn_pct'),
+    getvariable('page_pct'));

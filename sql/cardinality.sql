@@ -1,9 +1,9 @@
 -- Cardinality: how many series, what drives them, and how close a scrape is to the point cap.
--- Label values are read from the `series` text (metric{k="v",...}), not from the `labels` map:
--- the distinct series of a day are few, the map column of every sample is not.
+-- Label values are read from the distinct series of a window with label_value() and friends
+-- (macros.sql): the distinct series of a day are few, the map column of every sample is not.
 
 -- One row per (date, namespace, metric).
-CREATE OR REPLACE MACRO cardinality_report(since, until, namespaces) AS TABLE
+CREATE OR REPLACE MACRO cardinality_report(since, until, namespaces, point_cap) AS TABLE
 WITH per_series AS (
     SELECT date, namespace, metric, series, count(*) AS samples
     FROM window_samples(since, until, namespaces)
@@ -12,12 +12,9 @@ WITH per_series AS (
 labelled AS (
     SELECT
         *,
-        nullif(regexp_extract(series, '[{,]\s*temporal_task_queue="((?:[^"\\]|\\.)*)"', 1), '')
-            AS task_queue,
-        nullif(regexp_extract(series, '[{,]\s*temporal_workflow_type="((?:[^"\\]|\\.)*)"', 1), '')
-            AS workflow_type,
-        nullif(regexp_extract(series, '[{,]\s*temporal_activity_type="((?:[^"\\]|\\.)*)"', 1), '')
-            AS activity_type
+        label_value(series, 'temporal_task_queue') AS task_queue,
+        label_value(series, 'temporal_workflow_type') AS workflow_type,
+        label_value(series, 'temporal_activity_type') AS activity_type
     FROM per_series
 ),
 per_day AS (
@@ -36,7 +33,9 @@ SELECT
     -- the docs' estimate for one metric in one namespace: task queues x workflow types
     greatest(task_queues, 1) * greatest(workflow_types, 1) AS docs_estimate,
     series - first_value(series) OVER (PARTITION BY namespace, metric ORDER BY date)
-        AS series_change
+        AS series_change,
+    -- a minute where every series is active costs this much of one scrape
+    round(series * 100.0 / CAST(point_cap AS BIGINT), 2) AS cap_share_pct
 FROM per_day
 ORDER BY date, namespace, series DESC, metric;
 
@@ -51,10 +50,8 @@ WITH series AS (
 pairs AS (
     SELECT
         namespace, metric, series,
-        unnest(regexp_extract_all(series, '[{,]\s*([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"', 1))
-            AS label,
-        unnest(regexp_extract_all(series, '[{,]\s*[A-Za-z_][A-Za-z0-9_]*="((?:[^"\\]|\\.)*)"', 1))
-            AS value
+        unnest(label_names(series)) AS label,
+        unnest(label_values(series)) AS value
     FROM series
 ),
 totals AS (
@@ -80,10 +77,8 @@ WITH series AS (
 pairs AS (
     SELECT
         namespace, series,
-        unnest(regexp_extract_all(series, '[{,]\s*([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"', 1))
-            AS label,
-        unnest(regexp_extract_all(series, '[{,]\s*[A-Za-z_][A-Za-z0-9_]*="((?:[^"\\]|\\.)*)"', 1))
-            AS value
+        unnest(label_names(series)) AS label,
+        unnest(label_values(series)) AS value
     FROM series
 ),
 totals AS (
@@ -125,10 +120,8 @@ selection AS (
         count(*) AS series,
         count(DISTINCT metric) AS metrics,
         count(DISTINCT namespace) AS namespaces,
-        count(DISTINCT nullif(regexp_extract(
-            series, '[{,]\s*temporal_task_queue="((?:[^"\\]|\\.)*)"', 1), '')) AS task_queues,
-        count(DISTINCT nullif(regexp_extract(
-            series, '[{,]\s*temporal_workflow_type="((?:[^"\\]|\\.)*)"', 1), '')) AS workflow_types
+        count(DISTINCT label_value(series, 'temporal_task_queue')) AS task_queues,
+        count(DISTINCT label_value(series, 'temporal_workflow_type')) AS workflow_types
     FROM distinct_series
 ),
 observations AS (
@@ -138,15 +131,10 @@ observations AS (
     GROUP BY ts
     UNION ALL
     SELECT coalesce(shard, 'unfiltered'), 'scrape log', started, sample_count, completeness
-    FROM scrapes
-    WHERE request = 'metrics'
-      AND sample_count IS NOT NULL
-      AND date >= CAST(coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ))
-                       AS DATE)
-      AND date <= CAST(coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))
-                       AS DATE)
-      AND started >= coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ))
-      AND started < coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))
+    FROM window_scrapes(since, until, 'metrics')
+    WHERE sample_count IS NOT NULL
+      AND started >= window_lo(since)
+      AND started < window_hi(until)
 ),
 daily AS (
     SELECT filter, source, CAST(observed_at AS DATE) AS day, max(points) AS peak
@@ -157,9 +145,7 @@ trend AS (
     SELECT
         filter, source,
         count(*) AS days,
-        -- one day has no slope (regr_slope gives NaN, which would compare greater than 0)
-        CASE WHEN count(*) >= 2 THEN nullif(regr_slope(peak, epoch(day) / 86400), 'NaN') END
-            AS slope_per_day,
+        daily_slope(peak, day) AS slope_per_day,
         max(day) AS last_day,
         arg_max(peak, day) AS last_peak
     FROM daily
@@ -195,13 +181,7 @@ SELECT
         AS headroom_pct,
     s.limited,
     round(t.slope_per_day, 1) AS slope_per_day,
-    CASE
-        WHEN t.last_peak >= CAST(point_cap AS BIGINT) THEN t.last_day
-        WHEN t.slope_per_day > 0 THEN CAST(
-            t.last_day + to_days(CAST(ceil(
-                (CAST(point_cap AS BIGINT) - t.last_peak) / t.slope_per_day) AS INTEGER))
-            AS DATE)
-    END AS cap_date
+    reaches_on(t.last_day, t.last_peak, t.slope_per_day, CAST(point_cap AS BIGINT)) AS cap_date
 FROM summary AS s
 JOIN trend AS t USING (filter, source)
 CROSS JOIN selection AS sel
@@ -210,7 +190,8 @@ ORDER BY s.source DESC, s.peak_points DESC, s.filter;
 -- The report views: the same macros, parameters from variables (see views.sql).
 CREATE OR REPLACE VIEW cardinality AS
 SELECT * FROM cardinality_report(
-    getvariable('since'), getvariable('until'), getvariable('namespaces'));
+    getvariable('since'), getvariable('until'), getvariable('namespaces'),
+    getvariable('point_cap'));
 
 CREATE OR REPLACE VIEW cardinality_drivers AS
 SELECT * FROM cardinality_drivers_report(
@@ -218,7 +199,7 @@ SELECT * FROM cardinality_drivers_report(
 
 CREATE OR REPLACE VIEW cardinality_contributors AS
 SELECT * FROM cardinality_contributors_report(
-    getvariable('since'), getvariable('until'), getvariable('namespaces'), 20);
+    getvariable('since'), getvariable('until'), getvariable('namespaces'), getvariable('top'));
 
 CREATE OR REPLACE VIEW cardinality_headroom AS
 SELECT * FROM cardinality_headroom_report(

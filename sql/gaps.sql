@@ -18,11 +18,8 @@ WITH runs AS (
     SELECT * FROM window_runs(since, until)
 )
 SELECT
-    greatest(first_minute, date_trunc('minute', coalesce(CAST(since AS TIMESTAMPTZ),
-                                                         CAST('-infinity' AS TIMESTAMPTZ))))
-        AS lo,
-    least(last_minute + INTERVAL 1 MINUTE,
-          coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))) AS hi
+    greatest(first_minute, date_trunc('minute', window_lo(since))) AS lo,
+    least(last_minute + INTERVAL 1 MINUTE, window_hi(until)) AS hi
 FROM (
     SELECT
         min(date_trunc('minute', least(target_window, served_window))) AS first_minute,
@@ -55,9 +52,7 @@ names AS (
 ),
 selected_names AS (
     SELECT namespace FROM names
-    WHERE namespace IS NOT NULL
-      AND (CAST(namespaces AS VARCHAR[]) IS NULL
-           OR list_contains(CAST(namespaces AS VARCHAR[]), namespace))
+    WHERE namespace IS NOT NULL AND in_namespaces(namespace, namespaces)
 ),
 evidence AS (
     -- what each run says about the minute it aimed at

@@ -30,7 +30,14 @@ FROM _descriptors_source;
 -- Report parameters for the report views. Change them with SET VARIABLE, e.g.
 --   SET VARIABLE since = TIMESTAMPTZ '2025-01-01';  SET VARIABLE namespaces = ['prod.acme1'];
 -- NULL means unbounded (since, until) or every namespace (namespaces: exact names, no wildcards).
+-- The library's report functions set the same variables (archiver.query.connect.read_view).
 SET VARIABLE since = NULL::TIMESTAMPTZ;
 SET VARIABLE until = NULL::TIMESTAMPTZ;
 SET VARIABLE namespaces = NULL::VARCHAR[];
-SET VARIABLE point_cap = 30000;
+SET VARIABLE point_cap = 30000;          -- datapoints one scrape may carry (cardinality_headroom)
+SET VARIABLE top = 20;                   -- rows of cardinality_contributors
+SET VARIABLE bucket_seconds = 3600;      -- capacity_usage buckets (60 = every minute)
+SET VARIABLE warn_pct = 50.0;            -- capacity levels: warn at this share of a limit
+SET VARIABLE page_pct = 90.0;            -- ... and page at this one
+SET VARIABLE actions_per_unit = 500;     -- actions per second one resource unit buys
+-- `optin` (the labels a request must opt in to) is set by archiver.connect from the catalog.

@@ -1,35 +1,37 @@
 -- Samples and scrape runs inside a report window, shared by every report.
--- since/until: TIMESTAMPTZ bounds of [since, until), NULL = unbounded.
+-- since/until: TIMESTAMPTZ bounds of [since, until), NULL = unbounded (window_lo/window_hi).
 -- namespaces: exact namespace names (wildcards are resolved before, see namespaces.sql),
 -- NULL = every namespace. The date and namespace conditions are on the Hive partition columns
 -- and fold to constants, so DuckDB skips whole files (EXPLAIN shows "File Filters").
 
+CREATE OR REPLACE MACRO in_namespaces(namespace, namespaces) AS
+    CAST(namespaces AS VARCHAR[]) IS NULL
+    OR list_contains(CAST(namespaces AS VARCHAR[]), namespace);
+
 CREATE OR REPLACE MACRO window_samples(since, until, namespaces) AS TABLE
 SELECT *
 FROM samples
-WHERE ts >= coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ))
-  AND ts < coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ))
-  AND date >= CAST(coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ)) AS DATE)
-  AND date <= CAST(
-      coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ)) - INTERVAL 1 MILLISECOND
-      AS DATE)
-  AND (CAST(namespaces AS VARCHAR[]) IS NULL
-       OR list_contains(CAST(namespaces AS VARCHAR[]), namespace));
+WHERE ts >= window_lo(since)
+  AND ts < window_hi(until)
+  AND date >= CAST(window_lo(since) AS DATE)
+  AND date <= CAST(window_hi(until) - INTERVAL 1 MILLISECOND AS DATE)
+  AND in_namespaces(namespace, namespaces);
+
+-- Scrape-log rows of one request kind whose partition can hold the window. A row is filed
+-- under the date its run started, which can be the day after the minute it aimed at, hence
+-- the one-day margin.
+CREATE OR REPLACE MACRO window_scrapes(since, until, kind) AS TABLE
+SELECT *
+FROM scrapes
+WHERE request = kind
+  AND date >= CAST(window_lo(since) AS DATE) - INTERVAL 1 DAY
+  AND date <= CAST(window_hi(until) AS DATE) + INTERVAL 1 DAY;
 
 -- Scrape runs (the per-run summary rows) that aimed at or served a minute inside the window.
--- A run is filed under the date it started, which can be the day after the minute it aimed at,
--- hence the one-day margin on the partition filter.
 CREATE OR REPLACE MACRO window_runs(since, until) AS TABLE
 SELECT
     scrape_id, started, finished, outcome, completeness, target_window, served_window,
     namespaces_seen, error
-FROM scrapes
-WHERE request = 'scrape'
-  AND date >= CAST(coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ)) AS DATE)
-      - INTERVAL 1 DAY
-  AND date <= CAST(coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ)) AS DATE)
-      + INTERVAL 1 DAY
-  AND coalesce(target_window, served_window, started)
-      >= coalesce(CAST(since AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ))
-  AND coalesce(target_window, served_window, started)
-      < coalesce(CAST(until AS TIMESTAMPTZ), CAST('infinity' AS TIMESTAMPTZ));
+FROM window_scrapes(since, until, 'scrape')
+WHERE coalesce(target_window, served_window, started) >= window_lo(since)
+  AND coalesce(target_window, served_window, started) < window_hi(until);

@@ -1,6 +1,9 @@
 """Capacity planning: usage against each namespace limit, units needed, billable actions, and
-how series counts grow toward the per-scrape point cap. Functions return polars DataFrames; the
-SQL is in ``sql/capacity*.sql`` and follows ``capacity-formulas.md``.
+how series counts grow toward the per-scrape point cap. Functions return polars DataFrames read
+from the views ``capacity_usage``, ``capacity_summary``, ``capacity_units``, ``capacity_billable``,
+``capacity_series``, ``capacity_labels`` and ``capacity_points`` (``sql/capacity*.sql``, defined at
+connect; the SQL follows ``docs/capacity-formulas.md``), setting their variables as
+:mod:`archiver.query.reports` does.
 
 >>> con = connect("./archive")                                          # doctest: +SKIP
 >>> capacity.summary(con, since=None, until=None).filter(pl.col("level") != "ok")  # doctest: +SKIP
@@ -47,7 +50,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archiver.query.connect import load_sql, run_file
+from archiver.query.connect import read_view
 from archiver.query.reports import window_params
 
 if TYPE_CHECKING:
@@ -81,17 +84,6 @@ LIMIT_METRICS = {
 }
 
 
-def _params(
-    con: duckdb.DuckDBPyConnection,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str],
-) -> dict[str, Any]:
-    # The macros are defined per connection; CREATE OR REPLACE makes a second run harmless.
-    con.execute(load_sql("capacity.sql"))
-    return window_params(con, since, until, namespaces)
-
-
 def usage(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -108,12 +100,12 @@ def usage(
     """
     if bucket < 60 or bucket % 60:
         raise ValueError(f"bucket must be a whole number of minutes in seconds, not {bucket}")
-    params = _params(con, since, until, namespaces) | {
+    params = window_params(con, since, until, namespaces) | {
         "bucket_seconds": bucket,
         "warn_pct": warn_pct,
         "page_pct": page_pct,
     }
-    return run_file(con, "capacity_usage.sql", params)
+    return read_view(con, "capacity_usage", params)
 
 
 def summary(
@@ -126,8 +118,11 @@ def summary(
     page_pct: float = 90.0,
 ) -> pl.DataFrame:
     """Per namespace and kind: peak vs limit, alerts, throttling and the projected limit date."""
-    params = _params(con, since, until, namespaces) | {"warn_pct": warn_pct, "page_pct": page_pct}
-    return run_file(con, "capacity_summary.sql", params)
+    params = window_params(con, since, until, namespaces) | {
+        "warn_pct": warn_pct,
+        "page_pct": page_pct,
+    }
+    return read_view(con, "capacity_summary", params)
 
 
 def units(
@@ -139,8 +134,8 @@ def units(
     actions_per_unit: int = ACTIONS_PER_UNIT,
 ) -> pl.DataFrame:
     """Temporal Resource Units needed per namespace: ceil(peak non-background actions/s / 500)."""
-    params = _params(con, since, until, namespaces) | {"actions_per_unit": actions_per_unit}
-    return run_file(con, "capacity_units.sql", params)
+    params = window_params(con, since, until, namespaces) | {"actions_per_unit": actions_per_unit}
+    return read_view(con, "capacity_units", params)
 
 
 def billable(
@@ -151,7 +146,7 @@ def billable(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Billable actions over the window by namespace, action type and workflow type."""
-    return run_file(con, "capacity_billable.sql", _params(con, since, until, namespaces))
+    return read_view(con, "capacity_billable", window_params(con, since, until, namespaces))
 
 
 def series_growth(
@@ -162,7 +157,7 @@ def series_growth(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Distinct series and peak datapoints per scrape, per day and namespace."""
-    return run_file(con, "capacity_series.sql", _params(con, since, until, namespaces))
+    return read_view(con, "capacity_series", window_params(con, since, until, namespaces))
 
 
 def label_costs(
@@ -175,8 +170,8 @@ def label_costs(
     """Series each label adds: how many would remain if it were dropped or relabelled away."""
     from archiver.catalog import OPTIN_LABELS
 
-    params = _params(con, since, until, namespaces) | {"optin": list(OPTIN_LABELS)}
-    return run_file(con, "capacity_labels.sql", params)
+    params = window_params(con, since, until, namespaces) | {"optin": list(OPTIN_LABELS)}
+    return read_view(con, "capacity_labels", params)
 
 
 def scrape_plan(
@@ -199,7 +194,7 @@ def scrape_plan(
     from archiver.collect import shards
 
     sizes = shards.Sizes()
-    points = run_file(con, "capacity_points.sql", _params(con, since, until, namespaces))
+    points = read_view(con, "capacity_points", window_params(con, since, until, namespaces))
     sizes.add(points.select("namespace", "metric", "peak_points").iter_rows())
     known = sorted({m for _, m in sizes.by_pair})
     target = max(1, int(point_cap * shards.HEADROOM))

@@ -36,7 +36,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Files that define views and macros, in the order they must run.
-_DEFINITIONS = ("views.sql", "window.sql", "cardinality.sql", "backlog.sql", "gaps.sql")
+_DEFINITIONS = (
+    "views.sql",
+    "macros.sql",
+    "window.sql",
+    "cardinality.sql",
+    "backlog.sql",
+    "gaps.sql",
+    "capacity.sql",
+    "capacity_usage.sql",
+    "capacity_summary.sql",
+    "capacity_units.sql",
+    "capacity_billable.sql",
+    "capacity_series.sql",
+    "capacity_labels.sql",
+    "capacity_points.sql",
+)
+#: How each report variable is set (views.sql gives the defaults): with its type, so that a
+#: None stays a typed NULL.
+_SET_VARIABLE = {
+    "since": "SET VARIABLE since = CAST($value AS TIMESTAMPTZ)",
+    "until": "SET VARIABLE until = CAST($value AS TIMESTAMPTZ)",
+    "namespaces": "SET VARIABLE namespaces = CAST($value AS VARCHAR[])",
+    "point_cap": "SET VARIABLE point_cap = CAST($value AS BIGINT)",
+    "top": "SET VARIABLE top = CAST($value AS BIGINT)",
+    "bucket_seconds": "SET VARIABLE bucket_seconds = CAST($value AS BIGINT)",
+    "warn_pct": "SET VARIABLE warn_pct = CAST($value AS DOUBLE)",
+    "page_pct": "SET VARIABLE page_pct = CAST($value AS DOUBLE)",
+    "actions_per_unit": "SET VARIABLE actions_per_unit = CAST($value AS BIGINT)",
+    "optin": "SET VARIABLE optin = CAST($value AS VARCHAR[])",
+}
 _MAGIC = b"PAR1"
 
 
@@ -97,6 +126,9 @@ def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb
         con.register("archive_partitions", _partitions(arch, files))
         for name in _DEFINITIONS:
             con.execute(load_sql(name))
+        from archiver.catalog import OPTIN_LABELS
+
+        set_variables(con, optin=list(OPTIN_LABELS))
     except BaseException:
         con.close()
         raise
@@ -130,6 +162,43 @@ def run_file(
 ) -> pl.DataFrame:
     """Run the query in ``sql/<name>`` with ``$name`` parameters."""
     return run_sql(con, load_sql(name), params)
+
+
+def set_variables(con: duckdb.DuckDBPyConnection, **values: Any) -> None:
+    """``SET VARIABLE name = value`` for each report variable (``since``, ``until``, ...).
+
+    >>> set_variables(con, since=datetime(2025, 1, 1, tzinfo=UTC), top=5)  # doctest: +SKIP
+    """
+    import duckdb
+
+    for name, value in values.items():
+        if name not in _SET_VARIABLE:
+            raise ValueError(f"no report variable {name!r}; known: {', '.join(_SET_VARIABLE)}")
+        try:
+            con.execute(_SET_VARIABLE[name], {"value": value})
+        except duckdb.Error as exc:
+            raise QueryError(_message(exc)) from exc
+
+
+def read_view(
+    con: duckdb.DuckDBPyConnection, view: str, variables: Mapping[str, Any]
+) -> pl.DataFrame:
+    """The rows of the report view ``view`` after setting ``variables`` on the connection.
+
+    The library reads the same views an analyst queries: the variables stay set afterwards,
+    so ``SELECT * FROM <view>`` in the same connection answers the same question.
+    """
+    import duckdb
+    import polars as pl
+
+    set_variables(con, **variables)
+    try:
+        table = con.view(view).to_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(_message(exc)) from exc
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _message(exc: Exception) -> str:

@@ -1,5 +1,9 @@
 """The three reports as functions returning polars DataFrames; the SQL is in ``sql/``.
 
+Each function sets the report variables (``since``, ``until``, ``namespaces``, ...) on the
+connection and reads the report's view, the same view an analyst queries with ``archiver sql``
+(``SELECT * FROM backlog``); the variables stay set afterwards.
+
 Every function takes a connection from :func:`archiver.connect`, a window ``[since, until)``
 (aware datetimes; ``None`` leaves that end open) and ``namespaces``: exact names or ``*``/``?``
 patterns, empty for all. Columns, by function:
@@ -32,8 +36,9 @@ patterns, empty for all. Columns, by function:
     rate_limited, failed, not_scraped), is_gap (false for idle).
 ``gaps_coverage``: one row per namespace
     namespace, minutes, minutes_with_data, idle_minutes, gap_minutes, coverage_pct.
-``failed_scrapes``: every scrape run in the window that did not end ``complete``
-    scrape_id, started, target_window, window, outcome, completeness, error.
+``failed_scrapes`` (view ``gaps_scrapes``): every scrape run in the window that did not end
+    ``complete``, and the complete ones served an older minute than they aimed at
+    scrape_id, started, target_window, served_window, outcome, completeness, stalled, error.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.query.connect import run_file
+from archiver.query.connect import read_view, run_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -88,7 +93,7 @@ def window_params(
     until: datetime | None,
     namespaces: Sequence[str],
 ) -> dict[str, Any]:
-    """The ``$since``/``$until``/``$namespaces`` parameters of a report query."""
+    """The ``since``/``until``/``namespaces`` variables of a report view."""
     names, _ = resolve_namespaces(con, namespaces)
     return {"since": since, "until": until, "namespaces": names}
 
@@ -105,12 +110,8 @@ def cardinality(
 
     >>> cardinality(connect("archive"), since=None, until=None)   # doctest: +SKIP
     """
-    import polars as pl
-
-    frame = run_file(con, "report_cardinality.sql", window_params(con, since, until, namespaces))
-    return frame.with_columns(
-        cap_share_pct=(pl.col("series") * 100.0 / point_cap).round(2),
-    )
+    params = window_params(con, since, until, namespaces) | {"point_cap": point_cap}
+    return read_view(con, "cardinality", params)
 
 
 def cardinality_drivers(
@@ -121,9 +122,7 @@ def cardinality_drivers(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Distinct values per label, for each metric and namespace, over the window."""
-    return run_file(
-        con, "report_cardinality_drivers.sql", window_params(con, since, until, namespaces)
-    )
+    return read_view(con, "cardinality_drivers", window_params(con, since, until, namespaces))
 
 
 def cardinality_contributors(
@@ -136,7 +135,7 @@ def cardinality_contributors(
 ) -> pl.DataFrame:
     """The ``top`` label values (task queue, workflow type, ...) carried by the most series."""
     params = window_params(con, since, until, namespaces) | {"top": top}
-    return run_file(con, "report_cardinality_contributors.sql", params)
+    return read_view(con, "cardinality_contributors", params)
 
 
 def cardinality_headroom(
@@ -149,7 +148,7 @@ def cardinality_headroom(
 ) -> pl.DataFrame:
     """Datapoints per scrape against ``point_cap`` for each filter in use, and the trend."""
     params = window_params(con, since, until, namespaces) | {"point_cap": point_cap}
-    return run_file(con, "report_cardinality_headroom.sql", params)
+    return read_view(con, "cardinality_headroom", params)
 
 
 def backlog(
@@ -160,7 +159,7 @@ def backlog(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Hourly approximate_backlog_count per queue beside its poll success and sync match rates."""
-    return run_file(con, "report_backlog.sql", window_params(con, since, until, namespaces))
+    return read_view(con, "backlog", window_params(con, since, until, namespaces))
 
 
 def backlog_trends(
@@ -171,7 +170,7 @@ def backlog_trends(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Per queue: the backlog's slope over the window and whether it keeps rising."""
-    return run_file(con, "report_backlog_trends.sql", window_params(con, since, until, namespaces))
+    return read_view(con, "backlog_trends", window_params(con, since, until, namespaces))
 
 
 def gaps(
@@ -182,7 +181,7 @@ def gaps(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Every range of minutes without a sample, per namespace, with the reason."""
-    return run_file(con, "report_gaps.sql", window_params(con, since, until, namespaces))
+    return read_view(con, "gaps", window_params(con, since, until, namespaces))
 
 
 def gaps_coverage(
@@ -193,7 +192,7 @@ def gaps_coverage(
     namespaces: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Per namespace: the share of minutes that hold data or were idle."""
-    return run_file(con, "report_gaps_coverage.sql", window_params(con, since, until, namespaces))
+    return read_view(con, "gaps_coverage", window_params(con, since, until, namespaces))
 
 
 def failed_scrapes(
@@ -203,4 +202,4 @@ def failed_scrapes(
     until: datetime | None,
 ) -> pl.DataFrame:
     """Every scrape run in the window whose outcome was not ``complete``."""
-    return run_file(con, "report_gaps_scrapes.sql", {"since": since, "until": until})
+    return read_view(con, "gaps_scrapes", {"since": since, "until": until})

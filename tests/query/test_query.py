@@ -142,3 +142,43 @@ def test_sql_files_hold_no_python_formatting() -> None:
     for path in sql_dir().glob("*.sql"):
         text = load_sql(path.name)
         assert "%s" not in text and "{}" not in text, path.name
+
+
+def test_label_macros_read_what_the_labels_map_holds(make_archive: Factory) -> None:
+    con = connect(str(make_archive(minutes=1).root))
+    series = 'm{a="x\\\\n",b="say \\"hi\\"",c="two\\nlines"}'
+    row = run_sql(
+        con,
+        "SELECT label_value($s, 'a'), label_value($s, 'b'), label_value($s, 'c'), "
+        "label_value($s, 'd'), label_names($s), label_values($s)",
+        {"s": series},
+    ).row(0)
+    assert row == (
+        "x\\n",
+        'say "hi"',
+        "two\nlines",
+        None,
+        ["a", "b", "c"],
+        ["x\\n", 'say "hi"', "two\nlines"],
+    )
+    # and on stored series, the same as the map
+    mismatches = run_sql(
+        con,
+        "SELECT count(*) FROM samples, unnest(map_keys(labels)) AS k(name) "
+        "WHERE label_value(series, name) IS DISTINCT FROM nullif(labels[name], '')",
+    ).item()
+    assert mismatches == 0
+
+
+def test_report_functions_read_the_views_an_analyst_queries(make_archive: Factory) -> None:
+    from archiver.query import capacity, reports
+
+    plan = make_archive(minutes=3)
+    con = connect(str(plan.root))
+    until = T0 + timedelta(minutes=2)
+    by_function = capacity.summary(con, since=T0, until=until, warn_pct=10.0)
+    assert by_function.height > 0
+    assert run_sql(con, "SELECT * FROM capacity_summary").equals(by_function)
+    gaps = reports.gaps_coverage(con, since=T0, until=until, namespaces=["alpha*"])
+    assert gaps.get_column("namespace").to_list() == ["alpha.acct1"]
+    assert run_sql(con, "SELECT * FROM gaps_coverage").equals(gaps)

@@ -1,2 +1,0 @@
--- Backlog trend per queue; see backlog.sql.
-SELECT * FROM backlog_trends_report($since, $until, $namespaces);

@@ -1,2 +1,0 @@
--- Missing minute ranges per namespace; see gaps.sql.
-SELECT * FROM gaps_report($since, $until, $namespaces);
