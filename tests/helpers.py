@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from archiver.openmetrics import series_text
 from archiver.store import tables as schema
 from archiver.store.archive import Archive
 
@@ -32,16 +33,6 @@ ACTION_LIMIT = "temporal_cloud_v1_action_limit"
 
 #: value of a series at minute index i; None = the series is absent that minute (sparse)
 Value = Callable[[int], float | None]
-
-
-def series_key(metric: str, labels: Mapping[str, str]) -> str:
-    """The canonical series text: metric{k="v",...}, labels sorted, values escaped."""
-
-    def esc(v: str) -> str:
-        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    inner = ",".join(f'{k}="{esc(labels[k])}"' for k in sorted(labels))
-    return f"{metric}{{{inner}}}"
 
 
 @dataclass
@@ -103,10 +94,10 @@ def _write_samples(archive: Archive, rows: list[tuple[Series, datetime, float]])
     for row in rows:
         by_part.setdefault((row[1].date().isoformat(), row[0].namespace), []).append(row)
     for (date, ns), part in sorted(by_part.items()):
-        part.sort(key=lambda r: (series_key(r[0].metric, r[0].labels), r[1]))
+        part.sort(key=lambda r: (series_text(r[0].metric, r[0].labels), r[1]))
         table = pa.Table.from_pydict(
             {
-                "series": [series_key(s.metric, s.labels) for s, _, _ in part],
+                "series": [series_text(s.metric, s.labels) for s, _, _ in part],
                 "metric": [s.metric for s, _, _ in part],
                 "labels": [list(s.labels.items()) for s, _, _ in part],
                 "ts": [ts for _, ts, _ in part],

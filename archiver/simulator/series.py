@@ -18,6 +18,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from archiver.catalog import MetricDef, load_catalog
+from archiver.openmetrics import escape_label_expr
 from archiver.simulator.topology import Topology
 
 __all__ = ["LIMIT_KINDS", "LIMIT_SCALE", "Behaviour", "SeriesTable", "build_series", "mix", "salt"]
@@ -445,14 +446,6 @@ class _Builder:
         return table.get(m.group, self.fallback)
 
 
-def _escape(expr: pl.Expr) -> pl.Expr:
-    return (
-        expr.str.replace_all("\\", "\\\\", literal=True)
-        .str.replace_all('"', '\\"', literal=True)
-        .str.replace_all("\n", "\\n", literal=True)
-    )
-
-
 def label_frame(metric: str, namespace: STR, labels: dict[str, STR]) -> pl.DataFrame:
     """Output columns for rows of one metric; ``labels`` must include the base labels."""
     keys = sorted(labels)
@@ -462,7 +455,7 @@ def label_frame(metric: str, namespace: STR, labels: dict[str, STR]) -> pl.DataF
             [
                 pl.lit(metric + "{"),
                 pl.concat_str(
-                    [pl.lit(f'{k}="') + _escape(pl.col(k)) + pl.lit('"') for k in keys],
+                    [pl.lit(f'{k}="') + escape_label_expr(pl.col(k)) + pl.lit('"') for k in keys],
                     separator=",",
                 ),
                 pl.lit("}"),

@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 
 from archiver.catalog import LEGACY_LABELS, LEGACY_NAMES
+from archiver.openmetrics import escape_label_expr
 from archiver.simulator.model import Account
 from archiver.simulator.series import label_frame
 
@@ -63,13 +64,7 @@ def legacy_names(frame: pl.DataFrame) -> pl.DataFrame:
             pl.struct(key=key.replace(mapping), value=pl.element().struct.field("value")).sort()
         )
         renamed = pl.when(pl.col("metric") == name).then(new_labels).otherwise(renamed)
-    escaped = (
-        pl.element()
-        .struct.field("value")
-        .str.replace_all("\\", "\\\\", literal=True)
-        .str.replace_all('"', '\\"', literal=True)
-        .str.replace_all("\n", "\\n", literal=True)
-    )
+    escaped = escape_label_expr(pl.element().struct.field("value"))
     text = pl.col("labels").list.eval(key + '="' + escaped + '"').list.join(",")
     return frame.with_columns(metric=metric, labels=renamed).with_columns(
         series=pl.col("metric") + "{" + text + "}"

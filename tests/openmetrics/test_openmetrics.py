@@ -4,6 +4,7 @@ round trips, and agreement with prometheus_client's own parser."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
 import random
 from pathlib import Path
@@ -14,19 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from archiver import openmetrics
 from archiver.errors import ParseError
-from archiver.openmetrics import SAMPLES_SCHEMA, ParsedScrape, parse, render
+from archiver.openmetrics import (
+    SAMPLES_SCHEMA,
+    ParsedScrape,
+    escape_label_value,
+    parse,
+    render,
+    series_text,
+)
 
 UTC = dt.UTC
 T0 = dt.datetime(2021, 1, 1, tzinfo=UTC)
-# ../shared beside the checkout, as on every developer machine and in CI.
-REFERENCE = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "reference"
-    / "temporal-cloud-openmetrics-api.txt"
-)
+# A verbatim copy of the Temporal Cloud OpenMetrics API reference, kept beside the tests.
+REFERENCE = Path(__file__).resolve().parent / "data" / "temporal-cloud-openmetrics-api.txt"
 
 # The response example of the API reference, verbatim (including its ", region=" space).
 REFERENCE_BODY = (
@@ -71,8 +73,6 @@ def fail(body: bytes | str) -> ParseError:
 
 
 def test_reference_example_is_verbatim_in_the_api_reference() -> None:
-    if not REFERENCE.exists():
-        pytest.skip("shared reference not available")
     assert REFERENCE_BODY in REFERENCE.read_text()
 
 
@@ -314,6 +314,13 @@ def test_content_after_eof() -> None:
     assert fail("a 1 1\n# EOF\n# EOF\n").line == 3
 
 
+def test_escape_label_value_writes_the_three_escapes_backslash_first() -> None:
+    assert escape_label_value('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
+    assert escape_label_value("\\n") == "\\\\n"  # a backslash and an n, not a newline
+    assert series_text("m", {"b": 'x"', "a": "1"}) == 'm{a="1",b="x\\""}'
+    assert series_text("m", {}) == "m"
+
+
 def test_unknown_escape_is_refused() -> None:
     err = fail('a{x="\\t"} 1 1\n')
     assert err.line == 1
@@ -423,17 +430,12 @@ ROWS = st.lists(
 )
 
 
-def escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def expected_samples(rows: list[tuple[str, dict[str, str], dt.datetime, float]]) -> pl.DataFrame:
     order = {name: i for i, name in reversed(list(enumerate(r[0] for r in rows)))}
     grouped = sorted(rows, key=lambda r: order[r[0]])  # stable: families in first appearance
     series = []
     for metric, labels, _, _ in grouped:
-        pairs = ",".join(f'{k}="{escape(v)}"' for k, v in sorted(labels.items()))
-        series.append(f"{metric}{{{pairs}}}" if labels else metric)
+        series.append(series_text(metric, labels))
     return pl.DataFrame(
         {
             "series": series,
@@ -490,7 +492,7 @@ def test_render_parse_round_trip(
 def test_parse_is_invariant_to_label_order(metric: str, labels: dict[str, str], seed: int) -> None:
     # Sorted and tightly spelled, the line holds the series text as it is (the parser's fast
     # path); any other order or spelling is rebuilt from the parsed pairs: same answer.
-    pairs = [f'{k}="{escape(v)}"' for k, v in sorted(labels.items())]
+    pairs = [f'{k}="{escape_label_value(v)}"' for k, v in sorted(labels.items())]
     shuffled = pairs[:]
     random.Random(seed).shuffle(shuffled)
     canonical = parse(f"{metric}{{{','.join(pairs)}}} 1 1609459200\n".encode()).samples
@@ -567,7 +569,7 @@ def test_realistic_body_with_escapes_matches_expectation() -> None:
 def test_a_body_of_many_blocks_parses_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = realistic_rows(300)
     body = render(frame(rows), space_after_comma=True)
-    monkeypatch.setattr(openmetrics, "_BLOCK_LINES", 7)
+    monkeypatch.setattr(importlib.import_module("archiver.openmetrics.parse"), "_BLOCK_LINES", 7)
     assert_frame_equal(parse(body).samples, expected_samples(rows))
     # A bad line deep in a later block still names its own line number.
     lines = body.split(b"\n")
