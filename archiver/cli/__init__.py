@@ -68,6 +68,10 @@ def _register() -> None:
         pass
     else:
         cli.add_command(simulate)
+    from archiver.cli.history import export_group, import_group
+
+    cli.add_command(import_group)
+    cli.add_command(export_group)
 
 
 _register()

@@ -49,6 +49,9 @@ SCRAPES = pa.schema(
         pa.field("namespaces_seen", pa.list_(pa.string())),
         pa.field("bytes", pa.int64()),
         pa.field("error", pa.string()),
+        # Where an imported minute came from ("openmetrics:<file>", "prometheus:<url>"); null
+        # for scrapes, and absent from files written before it existed (read as null).
+        pa.field("source", pa.string()),
     ]
 )
 
