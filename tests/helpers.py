@@ -110,7 +110,7 @@ def _write_samples(archive: Archive, rows: list[tuple[Series, datetime, float]])
         archive.write_parquet(
             archive.table_dir("samples", date, ns),
             table,
-            stem=f"part-{lo}-{hi}",
+            name=schema.make_filename("part", lo, hi),
             compression="zstd",
         )
 

@@ -65,7 +65,7 @@ def compact(dates: tuple[datetime, ...], **flags: Any) -> None:
 @click.option("--yes", is_flag=True, help="Delete for real (default: only list what would go).")
 def retention(keep_days: int, yes: bool, **flags: Any) -> None:
     """Delete whole date partitions older than --keep-days (a dry run unless --yes)."""
-    from archiver.store import compact as lib
+    from archiver.store import retention as lib
 
     archive = _open(flags)
     today: date = datetime.now(UTC).date()

@@ -272,11 +272,10 @@ def _dataset(archive: Archive, table: str, files: list[str]) -> Any:
 
     from archiver.store import tables as schema
 
-    stored = {"samples": schema.SAMPLES, "scrapes": schema.SCRAPES}.get(table, schema.DESCRIPTORS)
-    hive = [pa.field("date", pa.date32())]
-    if table == "samples":
-        hive.append(pa.field("namespace", pa.string()))
-    full = pa.schema([*stored, *hive])
+    definition = schema.TABLES[table]
+    types = {"date": pa.date32(), "namespace": pa.string()}
+    hive = [pa.field(name, types[name]) for name in definition.partitions]
+    full = pa.schema([*definition.schema, *hive])
     if not files:
         return full.empty_table()
     # DuckDB pushes filters on date/namespace into the dataset scan, which skips the files.

@@ -5,7 +5,10 @@ Layout (Hive partitions; what DuckDB, polars and Spark read as it lies)::
     <root>/samples/date=YYYY-MM-DD/namespace=<escaped>/*.parquet
     <root>/scrapes/date=YYYY-MM-DD/*.parquet
     <root>/descriptors/date=YYYY-MM-DD/*.parquet
+    <root>/rollups/date=YYYY-MM-DD/namespace=<escaped>/*.parquet
     <root>/_archiver/            locks, request ledger, shard plan (never read as data)
+
+What each table is (schema, key, partitions, file names) is defined in :mod:`archiver.store.tables`.
 
 Temporary files are named ``_tmp-*.partial`` inside the target directory: no reader's
 ``*.parquet`` glob matches them, Spark skips names starting with ``_``, and the final rename is
@@ -27,6 +30,7 @@ from urllib.parse import quote, unquote
 import filelock
 
 from archiver.errors import ConfigError, StorageError
+from archiver.store import tables
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -34,10 +38,17 @@ if TYPE_CHECKING:
 
     from archiver.config import Settings
 
+#: The tables scrapes write (what ``connect`` reads); ``tables.TABLES`` also has ``rollups``,
+#: which compaction derives from samples.
 TABLES = ("samples", "scrapes", "descriptors")
 STATE_DIR = "_archiver"
 TMP_PREFIX = "_tmp-"
 TMP_SUFFIX = ".partial"
+#: Hidden names of work in progress (every reader skips names starting with ``_``).
+STAGING = "_compact-"
+OLD = "_old-"
+DELETING = "_deleting-"
+JOURNAL = "compact-journal-"
 #: Hive's name for a partition whose value is null or empty (Spark and DuckDB read it as NULL).
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
@@ -120,17 +131,36 @@ class Archive:
         return "/".join([self.base, *parts])
 
     def table_dir(self, table: str, date: str, namespace: str | None = None) -> str:
-        """``<table>/date=<date>``, and ``/namespace=<escaped>`` below it for samples."""
+        """``<table>/date=<date>``, and ``/namespace=<escaped>`` below it for the tables
+        partitioned by namespace."""
         parts = [table, f"date={date}"]
-        if table == "samples":
+        if tables.TABLES[table].by_namespace:
             parts.append(f"namespace={escape_partition(namespace)}")
         return self.path(*parts)
+
+    def leaf_dirs(self, table: str, date: str) -> list[str]:
+        """The directories holding a day's files of ``table``: one per namespace where the
+        table is partitioned by namespace."""
+        import pyarrow.fs as pafs
+
+        base = self.path(table, f"date={date}")
+        if not tables.TABLES[table].by_namespace:
+            return [base]
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(base))
+        except FileNotFoundError:
+            return []
+        return sorted(
+            i.path
+            for i in infos
+            if i.type == pafs.FileType.Directory and i.base_name.startswith("namespace=")
+        )
 
     def exists(self) -> bool:
         """Whether anything has been archived here yet."""
         import pyarrow.fs as pafs
 
-        infos = self.fs.get_file_info([self.path(t) for t in TABLES])
+        infos = self.fs.get_file_info([self.path(t) for t in tables.TABLES])
         return any(i.type == pafs.FileType.Directory for i in infos)
 
     def files(self, table: str, subdir: str = "") -> list[str]:
@@ -200,16 +230,24 @@ class Archive:
         )
 
     def write_parquet(
-        self, directory: str, table: pa.Table, *, stem: str, **options: object
+        self,
+        directory: str,
+        table: pa.Table,
+        *,
+        name: str | None = None,
+        stem: str | None = None,
+        **options: object,
     ) -> str:
-        """Write ``table`` as ``<directory>/<stem>-<uuid>.parquet``; readers see all or nothing.
+        """Write ``table`` as ``<directory>/<name>`` (a ``tables.make_filename``, or one made
+        from ``stem``); readers see all or nothing.
 
         Locally the bytes go to a temp file in the same directory, are fsynced, then renamed; on
         S3 a single PUT is already atomic.
         """
         import pyarrow.parquet as pq
 
-        name = f"{stem}-{uuid.uuid4().hex[:12]}.parquet"
+        if name is None:
+            name = tables.make_filename(stem or "data")
         final = f"{directory}/{name}"
         try:
             self.fs.create_dir(directory, recursive=True)
@@ -241,7 +279,7 @@ class Archive:
         """Temp files left behind by a process that died mid-write."""
         import pyarrow.fs as pafs
 
-        for table in TABLES:
+        for table in tables.TABLES:
             try:
                 infos = self.fs.get_file_info(pafs.FileSelector(self.path(table), recursive=True))
             except FileNotFoundError:

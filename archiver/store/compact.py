@@ -1,13 +1,13 @@
-"""Keeping an archive small, bounded and whole: compaction, retention, repair, schema upgrades.
+"""Compaction: each partition's small files merged into a few sorted ones, rows unchanged.
 
 >>> archive = Archive.open("./archive")                          # doctest: +SKIP
 >>> report = compact(archive)                                   # doctest: +SKIP
->>> gone = retention(archive, 30, today=date.today(), dry_run=True)  # doctest: +SKIP
 
 **Compaction** merges the files of one partition (``samples/date=D/namespace=N``,
-``scrapes/date=D``, ``descriptors/date=D``) into a few files sorted by series then time, drops
-duplicate samples, upgrades files of older schema versions, and checks a checksum over the
-sorted rows before and after (the rewritten files are read back from disk for the check).
+``scrapes/date=D``, ``descriptors/date=D``) into a few files sorted by the table's key, drops
+duplicate rows, upgrades files of older schema versions (:mod:`archiver.store.upgrade`), and
+checks a checksum over the sorted rows before and after (the rewritten files are read back from
+disk for the check).
 
 How readers never see a half-compacted partition, locally: the merged files are written into a
 hidden sibling directory ``_compact-<id>-<partition>`` (every reader skips names starting with
@@ -16,16 +16,13 @@ hidden sibling directory ``_compact-<id>-<partition>`` (every reader skips names
 never both, never neither. Where the kernel or filesystem cannot exchange, two renames are used
 and a reader can find the partition missing for the microseconds in between (not duplicated).
 A crash at any point leaves either the old or the new set live plus a hidden leftover, which
-:func:`repair` removes (or renames into place when the live directory is the one missing).
+:func:`archiver.store.repair.repair` removes (or renames into place when the live directory is
+the one missing).
 
 On S3 there is no rename: the merged file is PUT (atomic), then the inputs are deleted, with a
-journal under ``_archiver/`` so that a crash between the two is finished by :func:`repair`.
+journal under ``_archiver/`` so that a crash between the two is finished by ``repair``.
 A reader that lists in that window (milliseconds, or until the next ``compact``/``scrape`` after
 a crash) can see both sets; this is the documented S3 trade-off.
-
-**Retention** removes whole date partitions, renaming each out of sight first locally.
-**Corrupt files** (no Parquet footer, unreadable) are moved to ``<root>/_archiver/quarantine/``
-with a warning naming them; nothing is silently dropped.
 """
 
 from __future__ import annotations
@@ -44,35 +41,21 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from archiver.errors import ConfigError, StorageError
+from archiver.errors import StorageError
 from archiver.store import tables as schema
-from archiver.store.archive import STATE_DIR, TABLES, TMP_PREFIX, TMP_SUFFIX, Archive, fsync_dir
+from archiver.store.archive import JOURNAL, OLD, STAGING, TABLES, Archive, fsync_dir
+from archiver.store.repair import repair
+from archiver.store.upgrade import Corrupt, file_version, quarantine, read_upgraded
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
-#: Leftover temp files younger than this may belong to a writer still running.
-STALE_AFTER = 300.0
 #: Rows per compacted file: a day of one namespace of a big account stays one file, and a
 #: file stays small enough for one Spark task and one DuckDB thread to read quickly.
 MAX_ROWS_PER_FILE = 1 << 24
 MARKER = "compacted.json"
-QUARANTINE = "quarantine"
-STAGING = "_compact-"
-OLD = "_old-"
-DELETING = "_deleting-"
-JOURNAL = "compact-journal-"
-
-#: Identity (dedup key) and sort order per table.
-_KEYS: dict[str, tuple[str, ...]] = {
-    "samples": ("series", "ts"),
-    "scrapes": ("started", "scrape_id", "request", "attempt", "shard"),
-    "descriptors": ("fetched", "name"),
-}
-_SCHEMAS = {"samples": schema.SAMPLES, "scrapes": schema.SCRAPES, "descriptors": schema.DESCRIPTORS}
-_TIME = {"samples": "ts", "scrapes": "started", "descriptors": "fetched"}
 
 
 @dataclass
@@ -108,20 +91,6 @@ class CompactReport:
         return [r for r in self.partitions if not r.skipped and r.inputs]
 
 
-@dataclass(frozen=True)
-class Expired:
-    """A date partition that retention removes (or would remove)."""
-
-    table: str
-    date: str
-    path: str
-    files: int
-    bytes: int
-
-
-# -- compaction ------------------------------------------------------------------------------
-
-
 def compact(
     archive: Archive,
     *,
@@ -146,7 +115,7 @@ def _compact(
         for day in archive.partitions(table):
             if dates is not None and day not in dates:
                 continue
-            for directory in _leaf_dirs(archive, table, day):
+            for directory in archive.leaf_dirs(table, day):
                 report.partitions.append(
                     compact_partition(archive, table, directory, lock_timeout=lock_timeout)
                 )
@@ -205,8 +174,9 @@ def compact_partition(
     ]
     if not infos:
         return result
-    if len(infos) == 1 and infos[0].base_name.startswith("compact-"):
-        meta = _file_version(archive, infos[0].path)
+    name = schema.parse_filename(infos[0].path)
+    if len(infos) == 1 and name is not None and name.compacted:
+        meta = file_version(archive, infos[0].path)
         if meta == schema.SCHEMA_VERSION:
             result.skipped = True
             return result
@@ -215,7 +185,7 @@ def compact_partition(
     for info in infos:
         try:
             parts.append(read_upgraded(archive, table, info.path))
-        except _Corrupt as exc:
+        except Corrupt as exc:
             result.quarantined.append(quarantine(archive, info.path, str(exc)))
             continue
         used.append(info)
@@ -227,7 +197,7 @@ def compact_partition(
     merged = dedupe_sorted(table, merged)
     result.rows_out = merged.num_rows
     result.checksum = checksum(merged)
-    options = _write_options(table)
+    options = dict(schema.TABLES[table].compact_options)
     if archive.is_local:
         outputs = _swap_local(
             archive, table, directory, merged, result.checksum, options, used, lock_timeout
@@ -253,7 +223,7 @@ def dedupe_sorted(table: str, data: pa.Table) -> pa.Table:
     import polars as pl
     import pyarrow as pa
 
-    keys = list(_KEYS[table])
+    keys = list(schema.TABLES[table].key)
     frame = pl.from_arrow(data.select(keys))
     assert isinstance(frame, pl.DataFrame)
     # Only the key columns go through polars; the rows themselves are taken in Arrow, so the
@@ -278,24 +248,15 @@ def checksum(data: pa.Table) -> str:
     return hashlib.sha256(hashes.astype("<u8").tobytes()).hexdigest()
 
 
-def _write_options(table: str) -> dict[str, Any]:
-    from archiver.store.write import COMPACT_WRITE_OPTIONS
-
-    if table == "samples":
-        return dict(COMPACT_WRITE_OPTIONS)
-    return {"compression": "zstd", "compression_level": 9}
-
-
 def _chunks(table: str, data: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """(stem, rows) per output file: ``compact-<first ms>-<last ms>`` like store.py names."""
+    """(file name, rows) per output file: ``compact-<first ms>-<last ms>-<id>.parquet``."""
     import pyarrow.compute as pc
 
-    version = {schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)}
     for offset in range(0, max(data.num_rows, 1), MAX_ROWS_PER_FILE):
         piece = data.slice(offset, MAX_ROWS_PER_FILE)
-        bounds = pc.min_max(piece.column(_TIME[table]).cast("int64"))
+        bounds = pc.min_max(piece.column(schema.TABLES[table].time).cast("int64"))
         lo, hi = bounds["min"].as_py() or 0, bounds["max"].as_py() or 0
-        yield f"compact-{lo}-{hi}", piece.replace_schema_metadata(version)
+        yield schema.make_filename(schema.COMPACTED, lo, hi), schema.stamp(piece)
 
 
 def _verify(archive: Archive, table: str, paths: list[str], expected: str) -> None:
@@ -303,7 +264,7 @@ def _verify(archive: Archive, table: str, paths: list[str], expected: str) -> No
     import pyarrow.parquet as pq
 
     back = pa.concat_tables(
-        [pq.read_table(p, filesystem=archive.fs, schema=_SCHEMAS[table]) for p in paths]
+        [pq.read_table(p, filesystem=archive.fs, schema=schema.TABLES[table].schema) for p in paths]
     )
     if checksum(back) != expected:
         raise StorageError(
@@ -327,8 +288,8 @@ def _swap_local(
     staging = f"{parent}/{STAGING}{token}-{live}"
     try:
         outputs = [
-            archive.write_parquet(staging, piece, stem=stem, **options)
-            for stem, piece in _chunks(table, data)
+            archive.write_parquet(staging, piece, name=name, **options)
+            for name, piece in _chunks(table, data)
         ]
         _verify(archive, table, outputs, digest)
         with archive.lock("write", timeout=lock_timeout):
@@ -386,8 +347,8 @@ def _swap_s3(
     # unfinished outputs (roll back) or that the inputs are due for deletion (roll forward).
     archive.write_state(journal, json.dumps({"inputs": names, "outputs": None}).encode())
     outputs = [
-        archive.write_parquet(directory, piece, stem=stem, **options)
-        for stem, piece in _chunks(table, data)
+        archive.write_parquet(directory, piece, name=name, **options)
+        for name, piece in _chunks(table, data)
     ]
     _verify(archive, table, outputs, digest)
     archive.write_state(journal, json.dumps({"inputs": names, "outputs": outputs}).encode())
@@ -406,317 +367,6 @@ def _exchange(a: str, b: str) -> None:
     if renameat2(at_fdcwd, a.encode(), at_fdcwd, b.encode(), rename_exchange) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
-
-
-# -- reading old and damaged files ------------------------------------------------------------
-
-
-class _Corrupt(Exception):
-    pass
-
-
-def _file_version(archive: Archive, path: str) -> int | None:
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.read_schema(path, filesystem=archive.fs).metadata or {}
-    except (OSError, ValueError):
-        return None
-    try:
-        return int(meta.get(schema.SCHEMA_VERSION_KEY, b"0"))
-    except ValueError:
-        return None
-
-
-def read_upgraded(archive: Archive, table: str, path: str) -> pa.Table:
-    """One stored file as the current schema, upgrading files of older schema versions.
-
-    Files without a version (written before versions were stamped) count as version 0:
-    columns are matched by name, timestamps cast to UTC milliseconds (naive ones taken as
-    UTC), labels stored as a list of key/value structs become a map, and missing nullable
-    columns are filled with nulls. ``archiver compact`` rewrites such files at the current
-    version. A file from a newer archiver raises :class:`StorageError` (upgrade archiver).
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        data = pq.read_table(path, filesystem=archive.fs)
-    except FileNotFoundError:
-        raise
-    except (OSError, pa.ArrowException) as exc:
-        raise _Corrupt(f"unreadable Parquet: {exc}") from exc
-    meta = data.schema.metadata or {}
-    try:
-        version = int(meta.get(schema.SCHEMA_VERSION_KEY, b"0"))
-    except ValueError as exc:
-        raise _Corrupt("unreadable schema version in the file metadata") from exc
-    if version > schema.SCHEMA_VERSION:
-        raise StorageError(
-            f"{path} was written by a newer archiver (schema version {version}, this one reads "
-            f"up to {schema.SCHEMA_VERSION}): upgrade archiver"
-        )
-    target = _SCHEMAS[table]
-    if version == schema.SCHEMA_VERSION and data.schema.remove_metadata().equals(target):
-        return data
-    columns = []
-    for f in target:
-        if f.name in data.column_names:
-            columns.append(_upgrade_column(data.column(f.name), f.type, path, f.name))
-        elif f.nullable:
-            columns.append(pa.nulls(data.num_rows, f.type))
-        else:
-            raise _Corrupt(
-                f"column {f.name!r} is missing and cannot be derived (schema version {version})"
-            )
-    return pa.Table.from_arrays(columns, schema=target)
-
-
-def _upgrade_column(column: Any, target: Any, path: str, name: str) -> Any:
-    import pyarrow as pa
-
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if column.type == target:
-        return column
-    try:
-        if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
-            if column.type.tz is None:
-                column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
-            return column.cast(target, safe=False)
-        listed = pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
-        if pa.types.is_map(target) and listed:
-            entries = column.flatten()
-            return pa.MapArray.from_arrays(
-                column.offsets.cast(pa.int32()),
-                entries.field("key").cast(pa.string()),
-                entries.field("value").cast(pa.string()),
-                type=target,
-            )
-        return column.cast(target)
-    except (pa.ArrowException, KeyError) as exc:
-        raise _Corrupt(f"column {name!r} of type {column.type} cannot become {target}") from exc
-
-
-def quarantine(archive: Archive, path: str, reason: str) -> str:
-    """Move a damaged file to ``<root>/_archiver/quarantine/<same relative path>``, warn."""
-    relative = path[len(archive.base) + 1 :]
-    target = archive.path(STATE_DIR, QUARANTINE, relative)
-    try:
-        if archive.is_local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if os.path.exists(target):
-                target = f"{target}.{uuid.uuid4().hex[:8]}"
-            os.replace(path, target)
-        else:
-            archive.fs.move(path, target)
-    except OSError as exc:
-        raise StorageError(f"cannot move damaged file {path} aside: {exc}") from exc
-    log.warning("moved damaged file %s to %s (%s)", path, target, reason)
-    return target
-
-
-# -- retention -------------------------------------------------------------------------------
-
-
-def retention(
-    archive: Archive,
-    keep_days: int,
-    *,
-    today: date,
-    dry_run: bool = True,
-    lock_timeout: float = 60.0,
-) -> list[Expired]:
-    """The date partitions older than the last ``keep_days`` days (today included); removes
-    them unless ``dry_run``. Only whole ``date=`` partitions ever go; ``_archiver/`` stays.
-
-    >>> retention(archive, 7, today=date(2025, 3, 10))   # doctest: +SKIP
-    [Expired(table='samples', date='2025-03-03', ...), ...]
-    """
-    import pyarrow.fs as pafs
-
-    if keep_days < 1:
-        raise ConfigError(f"--keep-days must be 1 or more, not {keep_days}")
-    cutoff = (today - timedelta(days=keep_days)).isoformat()
-    expired = []
-    for table in TABLES:
-        for day in archive.partitions(table):
-            if day > cutoff:
-                continue
-            path = archive.path(table, f"date={day}")
-            try:
-                infos = archive.fs.get_file_info(pafs.FileSelector(path, recursive=True))
-            except FileNotFoundError:
-                continue
-            files = [i for i in infos if i.type == pafs.FileType.File]
-            expired.append(Expired(table, day, path, len(files), sum(i.size or 0 for i in files)))
-    if dry_run or not expired:
-        return expired
-    with archive.lock("write", timeout=lock_timeout):
-        for item in expired:
-            _remove_partition(archive, item.path)
-            log.info("retention removed %s (%d files)", item.path, item.files)
-    return expired
-
-
-def _remove_partition(archive: Archive, path: str) -> None:
-    try:
-        if archive.is_local:
-            parent, name = path.rsplit("/", 1)
-            # Out of every reader's sight in one rename, then deleted at leisure; a crash in
-            # the rmtree leaves a hidden _deleting-* directory that repair() finishes.
-            hidden = f"{parent}/{DELETING}{uuid.uuid4().hex[:12]}-{name}"
-            os.rename(path, hidden)
-            fsync_dir(parent)
-            shutil.rmtree(hidden)
-        else:
-            archive.fs.delete_dir(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StorageError(f"cannot remove {path}: {exc.strerror or exc}") from exc
-
-
-# -- repair ----------------------------------------------------------------------------------
-
-
-def repair(
-    archive: Archive,
-    *,
-    clock: Callable[[], float] = time.time,
-    older_than: float = STALE_AFTER,
-    lock_timeout: float = 60.0,
-) -> list[str]:
-    """Clean up after crashed processes; returns what it removed or restored.
-
-    Under the write lock (so no compaction or retention is running): unfinished compaction
-    swaps are completed or undone, half-deleted partitions finished, S3 compaction journals
-    rolled forward or back. Temp files (``_tmp-*.partial``) older than ``older_than`` seconds
-    are deleted: younger ones may belong to a writer of the scrape log that is still running.
-    Locks need no repair: they are OS file locks, released when their holder dies.
-    """
-    done: list[str] = []
-    with archive.lock("write", timeout=lock_timeout):
-        if archive.is_local:
-            for parent in _parents(archive):
-                done += _repair_dir(parent)
-        else:
-            done += _repair_journals(archive)
-        done += _remove_stale_temps(archive, clock() - older_than)
-    for item in done:
-        log.warning("repaired leftover of an interrupted run: %s", item)
-    return done
-
-
-def _parents(archive: Archive) -> Iterator[str]:
-    for table in TABLES:
-        root = archive.path(table)
-        if not os.path.isdir(root):
-            continue
-        yield root
-        if table == "samples":
-            for entry in os.scandir(root):
-                if entry.is_dir() and entry.name.startswith("date="):
-                    yield entry.path
-
-
-def _repair_dir(parent: str) -> list[str]:
-    done = []
-    for entry in sorted(os.scandir(parent), key=lambda e: e.name):
-        if not entry.is_dir():
-            continue
-        name = entry.name
-        if name.startswith(DELETING):
-            shutil.rmtree(entry.path, ignore_errors=True)
-            done.append(entry.path)
-        elif name.startswith((STAGING, OLD)):
-            _, token, live_name = name.split("-", 2)
-            live = f"{parent}/{live_name}"
-            old = f"{parent}/{OLD}{token}-{live_name}"
-            staged = f"{parent}/{STAGING}{token}-{live_name}"
-            if not os.path.exists(live) and os.path.isdir(old):
-                # Only the two-rename fallback leaves the partition missing, and only after
-                # the merged set was verified: put it in place (or the inputs, if it is gone).
-                source = staged if os.path.isdir(staged) else old
-                os.rename(source, live)
-                done.append(f"{source} -> {live}")
-            if os.path.isdir(entry.path):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                done.append(entry.path)
-    return done
-
-
-def _repair_journals(archive: Archive) -> list[str]:
-    import pyarrow.fs as pafs
-
-    done: list[str] = []
-    try:
-        infos = archive.fs.get_file_info(pafs.FileSelector(archive.path(STATE_DIR)))
-    except FileNotFoundError:
-        return done
-    for info in infos:
-        if not (info.base_name.startswith(JOURNAL) and info.base_name.endswith(".json")):
-            continue
-        raw = archive.read_state(info.base_name)
-        entry = json.loads(raw) if raw else {}
-        inputs = list(entry.get("inputs") or [])
-        outputs = entry.get("outputs")
-        if outputs is not None:  # outputs verified: finish deleting the inputs
-            archive.remove(inputs)
-            done += inputs
-        elif inputs:  # outputs unfinished: drop the compact-* files that were not inputs
-            directory = inputs[0].rsplit("/", 1)[0]
-            extra = [
-                p
-                for p in archive.files_in(directory)
-                if p not in inputs and p.rsplit("/", 1)[1].startswith("compact-")
-            ]
-            archive.remove(extra)
-            done += extra
-        archive.remove([info.path])
-    return done
-
-
-def _remove_stale_temps(archive: Archive, before: float) -> list[str]:
-    import pyarrow.fs as pafs
-
-    done = []
-    candidates = list(archive.stale_temp_files())
-    try:
-        state = archive.fs.get_file_info(pafs.FileSelector(archive.path(STATE_DIR)))
-    except FileNotFoundError:
-        state = []
-    candidates += [i.path for i in state if i.base_name.endswith(TMP_SUFFIX)]
-    for info in archive.fs.get_file_info(candidates):
-        if info.type != pafs.FileType.File:
-            continue
-        if not (info.base_name.startswith(TMP_PREFIX) or info.base_name.endswith(TMP_SUFFIX)):
-            continue
-        if info.mtime is not None and info.mtime.timestamp() > before:
-            continue
-        archive.remove([info.path])
-        done.append(info.path)
-    return done
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-def _leaf_dirs(archive: Archive, table: str, day: str) -> list[str]:
-    """The directories holding a day's files: one per namespace for samples."""
-    import pyarrow.fs as pafs
-
-    base = archive.path(table, f"date={day}")
-    if table != "samples":
-        return [base]
-    try:
-        infos = archive.fs.get_file_info(pafs.FileSelector(base))
-    except FileNotFoundError:
-        return []
-    return sorted(
-        i.path
-        for i in infos
-        if i.type == pafs.FileType.Directory and i.base_name.startswith("namespace=")
-    )
 
 
 def _read_marker(archive: Archive) -> str | None:

@@ -1,14 +1,14 @@
 """Writing the archive: samples stored once, the scrape log, descriptors.
 
 Samples land as one file per (date, namespace) partition per scrape, named
-``part-<first ts ms>-<last ts ms>-<id>.parquet`` so that the duplicate check only opens files
-whose time range overlaps the new batch. Callers hold the archive's write lock around
-:func:`write_samples`, which makes check-then-write safe across processes.
+``part-<first ts ms>-<last ts ms>-<id>.parquet`` (``tables.make_filename``) so that the
+duplicate check only opens files whose time range overlaps the new batch. Callers hold the
+archive's write lock around :func:`write_samples`, which makes check-then-write safe across
+processes.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,27 +17,17 @@ import pyarrow as pa
 
 from archiver.store import tables as schema
 from archiver.store.archive import Archive
+from archiver.store.tables import COMPACT_WRITE_OPTIONS, SAMPLE_WRITE_OPTIONS, file_range
 
-_RANGE = re.compile(r"^[a-z]+-(\d+)-(\d+)-[0-9a-f]+\.parquet$")
-
-#: Parquet options for compacted sample files, measured on a simulated day (bytes per sample,
-#: benchmarks/bench_storage.py): values plain 1.55 vs dictionary 1.76 vs byte-stream-split 3.54;
-#: delta timestamps 1.88 vs dictionary 2.26; sorted by series then time 1.85 vs time then
-#: series 2.87. zstd level vs size and time for ~1M rows: 3: 1.87 B in 0.4 s; 9: 1.74 in 0.7 s;
-#: 15: 1.55 in 1.8 s; 19: 1.53 in 5.3 s. Level 15 takes nearly all of 19's gain at a third of its
-#: time; compaction pays it once a day, outside the write lock.
-COMPACT_WRITE_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "compression_level": 15,
-    "use_dictionary": ["series", "metric", "labels.key_value.key", "labels.key_value.value"],
-    "column_encoding": {"ts": "DELTA_BINARY_PACKED", "value": "PLAIN"},
-    "write_statistics": ["ts", "metric"],
-    "row_group_size": 1 << 20,
-}
-#: A scrape's own file lives until its day is compacted: write it fast (level 15 costs ~100x
-#: level 3 on one unsorted minute of a mid-size account: seconds, inside the cron deadline).
-SAMPLE_WRITE_OPTIONS: dict[str, Any] = COMPACT_WRITE_OPTIONS | {"compression_level": 3}
-_SMALL_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
+__all__ = [
+    "COMPACT_WRITE_OPTIONS",
+    "SAMPLE_WRITE_OPTIONS",
+    "file_range",
+    "stored_keys",
+    "to_arrow_samples",
+    "write_rows",
+    "write_samples",
+]
 
 
 def to_arrow_samples(frame: pl.DataFrame) -> pa.Table:
@@ -59,17 +49,7 @@ def to_arrow_samples(frame: pl.DataFrame) -> pa.Table:
         table.column("ts").cast(schema.TS),
         table.column("value").cast(pa.float64()),
     ]
-    return _stamp(pa.Table.from_arrays(columns, schema=schema.SAMPLES))
-
-
-def _stamp(table: pa.Table) -> pa.Table:
-    return table.replace_schema_metadata({schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)})
-
-
-def file_range(path: str) -> tuple[int, int] | None:
-    """The (first, last) timestamp in ms a sample file's name promises, if it names one."""
-    match = _RANGE.match(path.rsplit("/", 1)[-1])
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    return schema.stamp(pa.Table.from_arrays(columns, schema=schema.SAMPLES))
 
 
 def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.DataFrame | None:
@@ -118,7 +98,12 @@ def write_samples(archive: Archive, samples: pl.DataFrame, *, bulk: bool = False
         .group_by("date", "namespace", maintain_order=True)
         .agg(pl.col("start").first(), pl.len(), pl.col("ms").unique())
     )
-    stem, options = ("compact", COMPACT_WRITE_OPTIONS) if bulk else ("part", SAMPLE_WRITE_OPTIONS)
+    samples_table = schema.TABLES["samples"]
+    stem, options = (
+        (schema.COMPACTED, samples_table.compact_options)
+        if bulk
+        else (samples_table.stem, samples_table.write_options)
+    )
     written = 0
     for date, namespace, start, count, ts_ms in partitions.iter_rows():
         directory = archive.table_dir("samples", date, namespace)
@@ -130,9 +115,8 @@ def write_samples(archive: Archive, samples: pl.DataFrame, *, bulk: bool = False
                 continue
         # Converted a partition at a time, so one partition's Arrow copy exists at once
         # (measured on a 30,000-sample scrape: 8 MB less peak than converting it all, 0.1 s more).
-        archive.write_parquet(
-            directory, to_arrow_samples(part), stem=f"{stem}-{min(ts_ms)}-{max(ts_ms)}", **options
-        )
+        name = schema.make_filename(stem, min(ts_ms), max(ts_ms))
+        archive.write_parquet(directory, to_arrow_samples(part), name=name, **options)
         written += part.height
     return written
 
@@ -141,15 +125,15 @@ def write_rows(
     archive: Archive, table: str, rows: Iterable[Mapping[str, Any]], *, date_field: str
 ) -> int:
     """Append plain rows (scrape log, descriptors) to ``table``, one file per date."""
-    target = {"scrapes": schema.SCRAPES, "descriptors": schema.DESCRIPTORS}[table]
+    target = schema.TABLES[table]
     by_date: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_date.setdefault(_date_of(row[date_field]), []).append(row)
     for date, group in sorted(by_date.items()):
-        arrow = _stamp(pa.Table.from_pylist(list(group), schema=target))
-        stem = "log" if table == "scrapes" else "desc"
+        arrow = schema.stamp(pa.Table.from_pylist(list(group), schema=target.schema))
+        name = schema.make_filename(target.stem)
         archive.write_parquet(
-            archive.table_dir(table, date), arrow, stem=stem, **_SMALL_WRITE_OPTIONS
+            archive.table_dir(table, date), arrow, name=name, **target.write_options
         )
     return sum(len(g) for g in by_date.values())
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from archiver.cli import storage
 from archiver.errors import ConfigError, StorageError
 from archiver.simulator.model import Account, AccountSpec
-from archiver.store import compact
+from archiver.store import compact, repair, retention
 from archiver.store import tables as schema
 from archiver.store import write as store
 from archiver.store.archive import Archive
@@ -254,10 +254,10 @@ def test_retention_dry_run_then_yes(tmp_path: Path) -> None:
         )
     (tmp_path / "_archiver").mkdir(exist_ok=True)
     (tmp_path / "_archiver" / "keep.json").write_text("{}")
-    plan = compact.retention(archive, 2, today=date(2025, 3, 7))
+    plan = retention.retention(archive, 2, today=date(2025, 3, 7))
     assert sorted({e.date for e in plan}) == ["2025-03-03", "2025-03-04", "2025-03-05"]
     assert _days(archive) == ["2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06", "2025-03-07"]
-    compact.retention(archive, 2, today=date(2025, 3, 7), dry_run=False)
+    retention.retention(archive, 2, today=date(2025, 3, 7), dry_run=False)
     assert _days(archive) == ["2025-03-06", "2025-03-07"]
     assert archive.partitions("descriptors") == ["2025-03-06", "2025-03-07"]
     assert (tmp_path / "_archiver" / "keep.json").exists()
@@ -267,7 +267,7 @@ def test_retention_dry_run_then_yes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("days", ["0", "-3"])
 def test_retention_rejects_non_positive_days(tmp_path: Path, days: str) -> None:
     with pytest.raises(ConfigError):
-        compact.retention(Archive.open(str(tmp_path)), int(days), today=date(2025, 3, 7))
+        retention.retention(Archive.open(str(tmp_path)), int(days), today=date(2025, 3, 7))
     # The real console script: exit code 2 and one line naming the fix.
     done = subprocess.run(
         [
@@ -326,7 +326,7 @@ def test_repair_cleans_leftovers(tmp_path: Path) -> None:
     moved = day / f"_old-fedcba987654-{other.name}"
     other.rename(moved)
     before = len(rows(tmp_path))
-    done = compact.repair(archive)
+    done = repair.repair(archive)
     assert not staging.exists() and not deleting.exists() and not old_tmp.exists()
     assert fresh_tmp.exists() and other.is_dir() and not moved.exists()
     assert len(done) == 4

@@ -30,7 +30,7 @@ HERE = os.path.abspath(__file__)
 
 def _worker(kind: str, root: str, start: int) -> None:
     from archiver.simulator.model import Account, AccountSpec
-    from archiver.store import compact
+    from archiver.store import compact, retention
     from archiver.store import write as store
     from archiver.store.archive import Archive
 
@@ -50,7 +50,7 @@ def _worker(kind: str, root: str, start: int) -> None:
             compact.compact(archive)
     elif kind == "retention":
         for keep in range(40, 1, -1):
-            compact.retention(archive, keep, today=date(2025, 3, 22), dry_run=False)
+            retention.retention(archive, keep, today=date(2025, 3, 22), dry_run=False)
             print(f"ACK {keep}", flush=True)
 
 
@@ -157,10 +157,10 @@ def assert_whole(root: Path, acked: set[int]) -> None:
 
 
 def repair_and_check(root: Path, acked: set[int]) -> None:
-    from archiver.store import compact
+    from archiver.store import repair
     from archiver.store.archive import Archive
 
-    compact.repair(Archive.open(str(root)), older_than=0)
+    repair.repair(Archive.open(str(root)), older_than=0)
     assert not list(leftovers(root))
     assert_whole(root, acked)
 

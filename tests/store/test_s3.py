@@ -15,7 +15,7 @@ import pytest
 
 from archiver.errors import ConfigError
 from archiver.simulator.model import Account, AccountSpec
-from archiver.store import compact
+from archiver.store import compact, repair, retention
 from archiver.store import write as store
 from archiver.store.archive import Archive
 
@@ -103,7 +103,7 @@ def test_write_compact_query_on_s3(s3: str) -> None:
     counted = run_sql(con, "SELECT count(*) AS n, count(DISTINCT namespace) AS ns FROM samples")
     assert counted.row(0) == (written, len(ACCOUNT.namespaces))
 
-    gone = compact.retention(archive, 1, today=date(2025, 3, 10), dry_run=False)
+    gone = retention.retention(archive, 1, today=date(2025, 3, 10), dry_run=False)
     assert {e.table for e in gone} == {"samples", "descriptors"}
     assert archive.files("samples") == []
 
@@ -124,7 +124,7 @@ def test_s3_crash_between_put_and_delete_is_finished_by_repair(s3: str) -> None:
         f'{{"inputs": {list(inputs)!r}, "outputs": ["x"]}}'.replace("'", '"').encode(),
     )
     archive.write_parquet(directory, table, stem="compact-1-2")
-    done = compact.repair(archive)
+    done = repair.repair(archive)
     assert sorted(done) == sorted(inputs)
     assert len(archive.files_in(directory)) == 1
 
