@@ -70,3 +70,74 @@ def import_openmetrics(files: tuple[str, ...], **flags: Any) -> None:
             f"({_when(result.first_ms)} .. {_when(result.last_ms)}), {result.new_samples} new, "
             f"{result.samples - result.new_samples} already archived"
         )
+
+
+def selection_options(f: Any) -> Any:
+    """``--since``, ``--until``, ``--namespace``, ``--metric`` of the export commands."""
+    options = [
+        click.option("--since", metavar="TIME",
+                     help="From (ISO date/time or e.g. 7d); default: the first sample."),
+        click.option("--until", metavar="TIME", help="Until, exclusive; default: now."),
+        click.option("--namespace", "namespaces", multiple=True, metavar="PATTERN",
+                     help="Only these namespaces (repeatable, * wildcards)."),
+        click.option("--metric", "metrics", multiple=True, metavar="PATTERN",
+                     help="Only these metrics (repeatable, * wildcards)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _selection(since: str | None, until: str | None, namespaces: Any, metrics: Any) -> Any:
+    from archiver import timespec
+    from archiver.history.export import Selection
+
+    now = datetime.now(UTC)
+    start = timespec.parse(since, now=now, option="--since") if since else None
+    end = timespec.parse(until, now=now, option="--until") if until else None
+    if start is not None and end is not None and start >= end:
+        from archiver.errors import ConfigError
+
+        raise ConfigError(
+            f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})"
+        )
+    return Selection(since=start, until=end, namespaces=tuple(namespaces), metrics=tuple(metrics))
+
+
+@export_group.command("openmetrics")
+@archive_option
+@selection_options
+@click.option(
+    "--output", "-o", metavar="FILE", help="Write to FILE (whole or not at all); default: stdout."
+)
+def export_openmetrics(
+    since: str | None,
+    until: str | None,
+    namespaces: tuple[str, ...],
+    metrics: tuple[str, ...],
+    output: str | None,
+    **flags: Any,
+) -> None:
+    """Archived samples as OpenMetrics text, streamed, for `promtool tsdb
+    create-blocks-from openmetrics` (one gauge family per metric, timestamps in seconds)."""
+    from archiver.history import export
+
+    archive = _archive(flags)
+    selection = _selection(since, until, namespaces, metrics)
+    if output is None:
+        result = export.export_openmetrics(archive, sys.stdout.buffer, selection)
+        sys.stdout.buffer.flush()
+    else:
+        partial = f"{output}.partial"
+        try:
+            with open(partial, "wb") as out:
+                result = export.export_openmetrics(archive, out, selection)
+            os.replace(partial, output)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+    click.echo(
+        f"exported {result.samples} samples of {result.series} series in {result.families} "
+        f"families{'' if output is None else ' to ' + output}",
+        err=True,
+    )

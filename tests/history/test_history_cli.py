@@ -55,3 +55,35 @@ def test_import_of_a_missing_file_exits_2(
         capsys,
     )
     assert code == 2 and "nope.om" in err
+
+
+def test_export_openmetrics_to_a_file_whole_or_not_at_all(
+    tmp_path: Path,
+    om_file: Callable[..., tuple[Path, pl.DataFrame]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path, frame = om_file(2)
+    archive = str(tmp_path / "archive")
+    assert run(["import", "openmetrics", "--archive", archive, str(path)], capsys)[0] == 0
+    target = tmp_path / "out.om"
+    code, _, err = run(
+        ["export", "openmetrics", "--archive", archive, "--output", str(target)], capsys
+    )
+    assert code == 0, err
+    assert f"exported {frame.height} samples" in err
+    assert target.read_bytes().endswith(b"# EOF\n")
+    assert not (tmp_path / "out.om.partial").exists()
+    code, _, err = run(
+        [
+            "export",
+            "openmetrics",
+            "--archive",
+            archive,
+            "--since",
+            "2026-01-02",
+            "--until",
+            "2026-01-01",
+        ],
+        capsys,
+    )
+    assert code == 2 and "--since" in err
