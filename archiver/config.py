@@ -8,6 +8,8 @@ so ``archiver config show`` can explain itself.
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -66,6 +68,8 @@ class Settings:
     phase: float = 20.0  # seconds into the minute a cron-started scrape waits before asking
     descriptors_every: int = 86_400  # seconds between automatic descriptor refreshes
     fsync: bool = True  # make every write durable before it counts; off only for scratch archives
+    # DuckDB's memory_limit for queries and compaction, e.g. "2GB" (None: see memory_limit())
+    memory_limit: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def require_key(self) -> Secret:
@@ -105,6 +109,7 @@ _ENV: dict[str, str | None] = {
     "phase": "ARCHIVER_PHASE",
     "descriptors_every": "ARCHIVER_DESCRIPTORS_EVERY",
     "fsync": "ARCHIVER_FSYNC",
+    "memory_limit": "ARCHIVER_MEMORY_LIMIT",
     "namespaces": None,
     "metrics": None,
     "labels": None,
@@ -239,8 +244,52 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
 
 def _validate(settings: Settings) -> None:
     check_endpoint(settings.endpoint)
+    memory_limit(settings)
     if settings.ca_file and not Path(settings.ca_file).is_file():
         raise ConfigError(f"CA file {settings.ca_file} does not exist: fix ARCHIVER_CA_FILE")
+
+
+#: The default DuckDB memory limit: this much at most, and a quarter of the machine's RAM.
+DEFAULT_MEMORY_LIMIT = 2 * 1000**3
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+_SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+#: Below this DuckDB cannot run the reports at all.
+_MIN_MEMORY_LIMIT = 64 * 1000**2
+
+
+def memory_limit(settings: Settings) -> str:
+    """DuckDB's ``memory_limit`` for queries and compaction, e.g. ``"2000MB"``.
+
+    ``ARCHIVER_MEMORY_LIMIT`` (``512MB``, ``2GB``, ``1.5GiB``), or min(2 GB, a quarter of RAM).
+    A size this machine cannot give (more than its RAM, or below 64 MB) is a ConfigError.
+    """
+    ram = physical_memory()
+    if settings.memory_limit is None:
+        wanted = min(DEFAULT_MEMORY_LIMIT, ram // 4) if ram else DEFAULT_MEMORY_LIMIT
+    else:
+        where = settings.sources.get("memory_limit", "ARCHIVER_MEMORY_LIMIT")
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", settings.memory_limit)
+        unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
+        if match is None or unit is None:
+            raise ConfigError(
+                f"ARCHIVER_MEMORY_LIMIT ({where}) is {settings.memory_limit!r}: give a size such "
+                "as 512MB or 2GB"
+            )
+        wanted = int(float(match.group(1)) * unit)
+        if wanted < _MIN_MEMORY_LIMIT or (ram and wanted > ram):
+            raise ConfigError(
+                f"ARCHIVER_MEMORY_LIMIT ({where}) is {settings.memory_limit!r}, which this "
+                f"machine cannot give: use between 64MB and its {ram // 1000**2}MB of RAM"
+            )
+    return f"{wanted // 1000**2}MB"
+
+
+def physical_memory() -> int:
+    """The machine's RAM in bytes (0 when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def is_loopback(host: str) -> bool:

@@ -1,5 +1,5 @@
 -- Which known namespaces match each of the patterns $patterns (`*` and `?` wildcards).
--- `archive_partitions` is registered by archiver.connect from the file listing, so this never
+-- `archive_partitions` (partitions.sql) comes from a listing of the directories, so this never
 -- opens a Parquet file.
 WITH patterns AS (SELECT unnest(CAST($patterns AS VARCHAR[])) AS pattern)
 SELECT p.pattern, n.namespace

@@ -23,6 +23,24 @@ SELECT * REPLACE (
 )
 FROM _scrapes_source;
 
+-- One row per (series, hour) of the closed days the compactor rolled up: count, min, max,
+-- avg and last (the value at the hour's last sample, taken at last_ts) of the hour's samples.
+CREATE OR REPLACE VIEW rollups AS
+SELECT
+    CAST(hour AS TIMESTAMPTZ) AS hour,
+    metric,
+    namespace,
+    labels,
+    series,
+    count,
+    min,
+    max,
+    avg,
+    last,
+    CAST(last_ts AS TIMESTAMPTZ) AS last_ts,
+    date
+FROM _rollups_source;
+
 CREATE OR REPLACE VIEW descriptors AS
 SELECT * REPLACE (CAST(fetched AS TIMESTAMPTZ) AS fetched)
 FROM _descriptors_source;

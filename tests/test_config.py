@@ -86,3 +86,15 @@ def test_bad_numbers_and_unknown_settings(tmp_path: Path) -> None:
     toml.write_text("colour = 1\n")
     with pytest.raises(ConfigError, match="unknown setting"):
         config.load({}, {}, toml)
+
+
+def test_memory_limit_default_and_sizes_the_machine_cannot_give(tmp_path: Path) -> None:
+    none = tmp_path / "none.toml"
+    ram = config.physical_memory()
+    default = config.memory_limit(config.load({}, {}, none))
+    assert default == f"{min(2 * 1000**3, ram // 4) // 1000**2}MB"
+    set_ = config.load({}, {"ARCHIVER_MEMORY_LIMIT": "1.5GiB"}, none)
+    assert config.memory_limit(set_) == f"{int(1.5 * 1024**3) // 1000**2}MB"
+    for bad in ("lots", "12 parsecs", "1MB", f"{ram * 2}B"):
+        with pytest.raises(config.ConfigError, match="ARCHIVER_MEMORY_LIMIT"):
+            config.load({}, {"ARCHIVER_MEMORY_LIMIT": bad}, none)

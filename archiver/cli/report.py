@@ -75,10 +75,13 @@ def _window_options(f: F) -> F:
 @contextlib.contextmanager
 def _connection(archive: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection to the archive the settings name (flag > env > toml > default)."""
+    from archiver.config import memory_limit
     from archiver.query.connect import connect
 
     settings = load_settings(archive=archive)
-    con = connect(settings.archive, s3_endpoint=settings.s3_endpoint)
+    con = connect(
+        settings.archive, s3_endpoint=settings.s3_endpoint, memory_limit=memory_limit(settings)
+    )
     try:
         yield con
     finally:

@@ -10,23 +10,27 @@ Views (all defined in ``sql/*.sql``):
   ``cardinality_headroom``, ``backlog``, ``backlog_trends``, ``gaps``, ``gaps_coverage``,
   ``gaps_scrapes``, parameterised by the variables ``since``, ``until`` (TIMESTAMPTZ, NULL =
   open), ``namespaces`` (VARCHAR[] of exact names, NULL = all) and ``point_cap``;
-* ``archive_partitions(tbl, date, namespace, files)``: what the file listing holds.
+* ``archive_partitions(tbl, date, namespace, files)``: the partitions and their file counts.
 
-The file list is taken when connecting: reconnect to see files written afterwards.
+A local archive is read through globs (:mod:`archiver.query.sources`), so every query sees the
+files written up to its start; an S3 archive is listed once, when connecting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from archiver.errors import EmptyArchiveError, QueryError, StorageError
-from archiver.store.archive import TABLES, Archive, unescape_partition
+from archiver.errors import EmptyArchiveError, QueryError
+from archiver.query import sources
+from archiver.store.archive import TABLES, Archive
 
 if TYPE_CHECKING:
     import duckdb
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Files that define views and macros, in the order they must run.
 _DEFINITIONS = (
@@ -66,7 +71,13 @@ _SET_VARIABLE = {
     "actions_per_unit": "SET VARIABLE actions_per_unit = CAST($value AS BIGINT)",
     "optin": "SET VARIABLE optin = CAST($value AS VARCHAR[])",
 }
-_MAGIC = b"PAR1"
+#: Per connection: where its tables are read from, and the files left out.
+_ARCHIVES: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, sources.Sources] = (
+    weakref.WeakKeyDictionary()
+)
+#: How many corrupt files one query may meet before it gives up.
+_MAX_SKIPPED = 100
+_FILE_IN_ERROR = re.compile(r"""(?:file|File) ['"]([^'"]+)['"]""")
 
 
 class CorruptFileWarning(UserWarning):
@@ -91,12 +102,25 @@ def load_sql(name: str) -> str:
     return (sql_dir() / name).read_text(encoding="utf-8")
 
 
-def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    archive: str | Archive,
+    *,
+    s3_endpoint: str | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the archive's views defined.
 
-    Raises :class:`EmptyArchiveError` when nothing has been archived at ``archive`` yet. Files
-    that end without the Parquet footer (a half-copied or truncated file) are left out with a
-    :class:`CorruptFileWarning` naming each of them.
+    Local archives are read through globs over the Hive paths: connecting opens no data file
+    beyond the first one each view binds. ``memory_limit`` (a DuckDB size such as ``"2GB"``;
+    None = min(2 GB, a quarter of RAM), see :func:`archiver.config.memory_limit`) caps what
+    queries hold in memory; beyond it they spill to
+    ``temp_directory`` (default ``<archive>/_archiver/tmp/duckdb`` locally, a local temp dir for
+    S3). A limit DuckDB cannot take raises :class:`ConfigError` naming ARCHIVER_MEMORY_LIMIT.
+
+    Raises :class:`EmptyArchiveError` when nothing has been archived at ``archive`` yet. A
+    ``.parquet`` file that is not whole Parquet (half-copied, truncated) is left out of the
+    query that meets it, with a :class:`CorruptFileWarning` naming it (see :func:`run_sql`).
     """
     import duckdb
 
@@ -108,8 +132,8 @@ def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb
             f"no archive at {arch.uri} yet: run `archiver scrape` first, or point --archive "
             "(ARCHIVER_ARCHIVE) at an existing one"
         )
-    files = {table: _healthy(arch, arch.files(table)) for table in TABLES}
-    if not any(files.values()):
+    present = {table: sources.has_files(arch, table) for table in sources.TABLES}
+    if not any(present[t] for t in TABLES):
         raise EmptyArchiveError(
             f"the archive at {arch.uri} holds no data files yet: run `archiver scrape` first"
         )
@@ -121,11 +145,15 @@ def connect(archive: str | Archive, *, s3_endpoint: str | None = None) -> duckdb
         # Jupyter DuckDB refuses to change the setting (it wants ipywidgets): leave it there.
         with contextlib.suppress(duckdb.Error):
             con.execute("SET enable_progress_bar = false")
-        for table in TABLES:
-            _register_source(con, arch, table, files[table])
-        con.register("archive_partitions", _partitions(arch, files))
-        for name in _DEFINITIONS:
-            con.execute(load_sql(name))
+        sources.limit_memory(con, arch, memory_limit, temp_directory)
+        _ARCHIVES[con] = sources.Sources(arch, present)
+
+        def define() -> None:
+            _ARCHIVES[con].register(con)
+            for name in _DEFINITIONS:
+                con.execute(load_sql(name))
+
+        _skipping_corrupt_files(con, define)
         from archiver.catalog import OPTIN_LABELS
 
         set_variables(con, optin=list(OPTIN_LABELS))
@@ -145,13 +173,18 @@ def run_sql(
     import duckdb
     import polars as pl
 
-    try:
+    def run() -> pa.Table | None:
         relation = con.sql(sql, params=dict(params) if params else None)
         if relation is None:  # a statement without a result set (SET, CREATE ...)
-            return pl.DataFrame()
-        table = relation.to_arrow_table()
+            return None
+        return relation.to_arrow_table()
+
+    try:
+        table = _skipping_corrupt_files(con, run)
     except duckdb.Error as exc:
         raise QueryError(_message(exc)) from exc
+    if table is None:
+        return pl.DataFrame()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame
@@ -193,7 +226,7 @@ def read_view(
 
     set_variables(con, **variables)
     try:
-        table = con.view(view).to_arrow_table()
+        table = _skipping_corrupt_files(con, lambda: con.view(view).to_arrow_table())
     except duckdb.Error as exc:
         raise QueryError(_message(exc)) from exc
     frame = pl.from_arrow(table)
@@ -207,115 +240,29 @@ def _message(exc: Exception) -> str:
     return " ".join(line.strip() for line in text.splitlines()[:3] if line.strip())
 
 
-def _healthy(archive: Archive, paths: Sequence[str]) -> list[str]:
-    """``paths`` minus the files that cannot be whole Parquet files.
+def _skipping_corrupt_files(con: duckdb.DuckDBPyConnection, run: Callable[[], T]) -> T:
+    """``run()``, again without each archive file that turns out not to be whole Parquet.
 
-    A complete Parquet file ends with a 4-byte footer length and the magic ``PAR1``, and the
-    footer fits in the file. Checking those 8 bytes costs one small read per file (~20 µs
-    locally), where opening every footer with pyarrow would cost far more on a week of files.
+    DuckDB opens a file when a query (or a view's definition) first reaches it; a truncated
+    or half-copied file fails that query with a message naming it. Such a file is left out of
+    the connection's sources with a :class:`CorruptFileWarning`, and ``run`` is retried.
     """
-    good: list[str] = []
-    for path in paths:
-        problem = _tail_problem(archive, path)
-        if problem is None:
-            good.append(path)
-        else:
+    import duckdb
+
+    for _ in range(_MAX_SKIPPED):
+        try:
+            return run()
+        except duckdb.Error as exc:
+            state = _ARCHIVES.get(con)
+            found = _FILE_IN_ERROR.search(str(exc))
+            problem = state.skip(found.group(1)) if state and found else None
+            if state is None or found is None or problem is None:
+                raise
             warnings.warn(
-                f"ignoring {path}: {problem} (a half-written or damaged file; delete it or run "
-                "`archiver compact`)",
+                f"ignoring {found.group(1)}: {problem} (a half-written or damaged file; delete "
+                "it or run `archiver compact`)",
                 CorruptFileWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-    return good
-
-
-def _tail_problem(archive: Archive, path: str) -> str | None:
-    try:
-        if archive.is_local:
-            with open(path, "rb") as fh:
-                fh.seek(0, 2)
-                size = fh.tell()
-                if size < 12:
-                    return "too short to be Parquet"
-                fh.seek(size - 8)
-                tail = fh.read(8)
-        else:
-            with archive.fs.open_input_file(path) as fh:
-                size = fh.size()
-                if size < 12:
-                    return "too short to be Parquet"
-                tail = fh.read_at(8, size - 8)
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from exc
-    if tail[4:] != _MAGIC:
-        return "no Parquet footer"
-    if int.from_bytes(tail[:4], "little") > size - 12:
-        return "footer longer than the file"
-    return None
-
-
-def _register_source(
-    con: duckdb.DuckDBPyConnection, archive: Archive, table: str, files: list[str]
-) -> None:
-    """Define ``_<table>_source``: a read_parquet view locally, an Arrow dataset on S3."""
-    if files and archive.is_local:
-        con.execute(f"SET VARIABLE archiver_{table}_files = $files", {"files": files})
-        con.execute(load_sql(f"source_{table}.sql"))
-        return
-    con.register(f"_{table}_source", _dataset(archive, table, files))
-
-
-def _dataset(archive: Archive, table: str, files: list[str]) -> Any:
-    """A pyarrow dataset (or an empty table) with the stored schema plus the Hive columns."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    from archiver.store import tables as schema
-
-    definition = schema.TABLES[table]
-    types = {"date": pa.date32(), "namespace": pa.string()}
-    hive = [pa.field(name, types[name]) for name in definition.partitions]
-    full = pa.schema([*definition.schema, *hive])
-    if not files:
-        return full.empty_table()
-    # DuckDB pushes filters on date/namespace into the dataset scan, which skips the files.
-    return ds.dataset(
-        files,
-        schema=full,
-        format="parquet",
-        filesystem=archive.fs,
-        partitioning=ds.partitioning(pa.schema(hive), flavor="hive"),
-        partition_base_dir=archive.path(table),
-    )
-
-
-def _partitions(archive: Archive, files: Mapping[str, list[str]]) -> pa.Table:
-    """One row per (table, date, namespace) partition with its file count, from the listing."""
-    import pyarrow as pa
-
-    counts: dict[tuple[str, str, str | None], int] = {}
-    for table, paths in files.items():
-        prefix = archive.path(table) + "/"
-        for path in paths:
-            date: str | None = None
-            namespace: str | None = None
-            for segment in path[len(prefix) :].split("/")[:-1]:
-                key, _, value = segment.partition("=")
-                if key == "date":
-                    date = value
-                elif key == "namespace":
-                    namespace = unescape_partition(value)
-            if date is not None:
-                key3 = (table, date, namespace)
-                counts[key3] = counts.get(key3, 0) + 1
-    rows = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
-    import datetime as dt
-
-    return pa.table(
-        {
-            "tbl": pa.array([k[0] for k, _ in rows], pa.string()),
-            "date": pa.array([dt.date.fromisoformat(k[1]) for k, _ in rows], pa.date32()),
-            "namespace": pa.array([k[2] for k, _ in rows], pa.string()),
-            "files": pa.array([n for _, n in rows], pa.int64()),
-        }
-    )
+            state.register(con)
+    return run()

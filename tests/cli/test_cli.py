@@ -176,3 +176,13 @@ def test_run_loop_with_count(env: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["scrape", "--no-such-flag"], capsys)
     assert code == 2 and "--help" in err
+
+
+def test_memory_limit_the_machine_cannot_give_exits_2(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHIVER_MEMORY_LIMIT", "900TB")
+    code, out, err = run(["sql", "SELECT 1"], capsys)
+    assert code == 2
+    assert "ARCHIVER_MEMORY_LIMIT" in err and "900TB" in err
+    assert out == ""

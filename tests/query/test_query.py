@@ -99,9 +99,10 @@ def test_corrupt_and_temp_files_are_ignored_with_a_warning(make_archive: Factory
     (part.parent / "notes.txt").write_text("hello")
     truncated = part.parent / "part-1-2-deadbeef.parquet"
     truncated.write_bytes(part.read_bytes()[:-20])
+    # connect opens no file: the query that reaches the truncated one leaves it out and warns
     with pytest.warns(CorruptFileWarning, match=re.escape(str(truncated))):
         con = connect(str(plan.root))
-    assert run_sql(con, "SELECT count(*) FROM samples").item() == plan.count() * 2
+        assert run_sql(con, "SELECT count(*) FROM samples").item() == plan.count() * 2
 
 
 def test_bad_sql_is_a_query_error(make_archive: Factory) -> None:
@@ -182,3 +183,42 @@ def test_report_functions_read_the_views_an_analyst_queries(make_archive: Factor
     gaps = reports.gaps_coverage(con, since=T0, until=until, namespaces=["alpha*"])
     assert gaps.get_column("namespace").to_list() == ["alpha.acct1"]
     assert run_sql(con, "SELECT * FROM gaps_coverage").equals(gaps)
+
+
+def test_connect_opens_no_data_file_and_each_query_skips_corrupt_ones(
+    make_archive: Factory,
+) -> None:
+    plan = make_archive(minutes=3)
+    files = sorted((plan.root / "samples").rglob("*.parquet"))
+    whole = files[0]  # the file a view binds its columns from
+    for path in files[1:]:
+        path.write_bytes(path.read_bytes()[:-20])
+    con = connect(str(plan.root))  # no warning: connecting read none of the truncated files
+    with pytest.warns(CorruptFileWarning) as caught:
+        n = run_sql(con, "SELECT count(*) FROM samples").item()
+    assert sorted(str(w.message).split()[1].rstrip(":") for w in caught) == [
+        str(p) for p in files[1:]
+    ]
+    expected = run_sql(con, "SELECT count(*) FROM read_parquet($f)", {"f": str(whole)}).item()
+    assert n == expected > 0
+    # the connection remembers: the next query does not warn again
+    assert run_sql(con, "SELECT count(*) FROM samples").item() == expected
+
+
+def test_a_new_file_is_seen_by_the_next_query(make_archive: Factory, tmp_path: Path) -> None:
+    plan = make_archive(minutes=2)
+    con = connect(str(plan.root))
+    before = run_sql(con, "SELECT count(*) FROM samples").item()
+    build_archive(plan.root, start=T0 + timedelta(days=1), minutes=1)
+    assert run_sql(con, "SELECT count(*) FROM samples").item() > before
+    assert run_sql(con, "SELECT count(DISTINCT date) FROM archive_partitions").item() == 2
+
+
+def test_memory_limit_and_spill_folder(make_archive: Factory) -> None:
+    plan = make_archive(minutes=1)
+    con = connect(str(plan.root), memory_limit="300MB")
+    limit, spill = run_sql(
+        con, "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).row(0)
+    assert limit == "286.1 MiB"
+    assert spill == str(plan.root / "_archiver" / "tmp" / "duckdb")
