@@ -6,7 +6,7 @@ ARCHIVE ?= demo-archive
 .PHONY: help install demo test lint check bench notebooks clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 install:  ## create .venv and install archiver with its dev extras (pinned)
 	$(PY) -m venv $(VENV)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from archiver.simulator.model import Account, AccountSpec
 from archiver.store import compact
 from archiver.store import write as store
 from archiver.store.archive import Archive
+from tests.system_tools import require
 
 pytestmark = pytest.mark.spark
 
@@ -22,8 +22,7 @@ T0 = int(datetime(2025, 3, 3, 23, 50, tzinfo=UTC).timestamp() * 1000)  # spans t
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
-    # A missing Java is a broken setup (.ci/run installs it), not a reason to pass quietly.
-    assert shutil.which("java"), "Java is missing: apt-get install default-jre-headless"
+    require("java", "Spark needs Java")
     from pyspark.sql import SparkSession
 
     session = (
