@@ -2,12 +2,15 @@
 
 The library behind the ``archiver`` command; everything the CLI does is a call here::
 
+    from datetime import UTC, datetime, timedelta
+
     import archiver
 
     settings = archiver.load_settings(archive="./archive")   # flag > env > archiver.toml
     result = archiver.scrape_once(settings)                   # what cron runs
     con = archiver.connect("./archive")                       # DuckDB with the views
-    archiver.query.reports.gaps(con, since="7d")                    # a polars DataFrame
+    week = datetime.now(UTC) - timedelta(days=7)              # reports take datetimes
+    archiver.reports.gaps(con, since=week, until=None)        # a polars DataFrame
 
 Names are imported lazily so that ``archiver --help`` stays fast.
 """

@@ -1,7 +1,9 @@
-"""The metrics catalog the simulator serves: names, labels, kinds, help texts.
+"""The Temporal Cloud metrics catalog: names, labels, kinds, help texts, and which metrics
+measure each capacity limit.
 
-The CSV ships as package data (``archiver/simulator/catalog.csv``, a copy of the public metrics
-reference), so the simulator grows with the catalog instead of with code.
+Domain knowledge that the collector, the capacity reports and the simulator all read. The CSV
+ships as package data (``archiver/catalog.csv``, a copy of the public metrics reference), so the
+simulator grows with the catalog instead of with code.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ __all__ = [
     "BASE_LABELS",
     "LEGACY_LABELS",
     "LEGACY_NAMES",
+    "LIMITS",
     "OPTIN_LABELS",
+    "Limit",
     "MetricDef",
     "descriptors",
+    "limit",
+    "limit_roles",
     "load_catalog",
 ]
 
@@ -44,6 +50,71 @@ LEGACY_NAMES = {
 LEGACY_LABELS = {
     "temporal_cloud_v1_resource_exhausted_error_count": {"operation": "resource_exhausted_cause"},
 }
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One capacity limit and the metrics that measure it (``docs/capacity-formulas.md``)."""
+
+    kind: str  # actions | requests | operations
+    used: str  # what counted against the limit
+    throttled: str  # what the limit turned away
+    limit: str  # the configured limit
+    envelope: str  # the on-demand envelope (differs from ``limit`` when provisioned)
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """role -> metric, for the four roles."""
+        return {
+            "used": self.used,
+            "throttled": self.throttled,
+            "limit": self.limit,
+            "envelope": self.envelope,
+        }
+
+
+_V1 = "temporal_cloud_v1_"
+#: The limits capacity is planned against, in the order reports and notebooks show them.
+LIMITS: tuple[Limit, ...] = (
+    Limit(
+        "actions",
+        _V1 + "total_action_count",
+        _V1 + "total_action_throttled_count",
+        _V1 + "action_limit",
+        _V1 + "action_on_demand_envelope_limit",
+    ),
+    Limit(
+        "requests",
+        _V1 + "service_request_count",
+        _V1 + "service_request_throttled_count",
+        _V1 + "service_request_limit",
+        _V1 + "service_request_on_demand_envelope_limit",
+    ),
+    Limit(
+        "operations",
+        _V1 + "operations_count",
+        _V1 + "operations_throttled_count",
+        _V1 + "operations_limit",
+        _V1 + "operations_on_demand_envelope_limit",
+    ),
+)
+
+
+def limit(kind: str) -> Limit:
+    """The :class:`Limit` of ``kind`` (``actions``, ``requests`` or ``operations``).
+
+    >>> limit("actions").limit
+    'temporal_cloud_v1_action_limit'
+    """
+    for one in LIMITS:
+        if one.kind == kind:
+            return one
+    raise KeyError(kind)
+
+
+def limit_roles() -> list[tuple[str, str, str]]:
+    """``(kind, role, metric)`` for every limit and role: the table the capacity SQL joins."""
+    return [(one.kind, role, metric) for one in LIMITS for role, metric in one.roles.items()]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ NAMESPACES: list[str] = []  # exact names or * patterns; empty = every namespace
 import polars as pl
 
 import archiver
+from archiver import catalog
 from archiver.query import capacity
 from archiver.query import plots
 
@@ -38,7 +39,7 @@ hourly = capacity.usage(con, **window, bucket=3600)
 namespaces = sorted(set(hourly.get_column("namespace").to_list())) if hourly.height else []
 print(f"archive {ARCHIVE}: {len(namespaces)} namespace(s): {', '.join(namespaces) or 'none'}")
 for kind in capacity.missing_limits(summary):
-    print(f"missing: no {capacity.LIMIT_METRICS[kind]} samples, so {kind} cannot be compared "
+    print(f"missing: no {catalog.limit(kind).limit} samples, so {kind} cannot be compared "
           "with a limit; usage is still shown")
 days = summary.get_column("days").max() if summary.height else 0
 if not days or days < 2:

@@ -1,7 +1,7 @@
 -- Capacity: usage of each namespace against its limits, minute by minute.
 -- Loaded at connect (archiver.query.connect), like every macro and view.
 --
--- Rates are per-second averages over one minute (capacity-formulas.md). A minute without a usage
+-- Rates are per-second averages over one minute (docs/capacity-formulas.md). A minute without a usage
 -- or throttle sample means "nothing happened", so those sums count it as zero; a limit is a
 -- level, never zero: each minute takes the last limit reported at or before it (limits are
 -- reported every few minutes, not every minute), and NULL before the first one.
@@ -19,20 +19,8 @@ grid AS (
     SELECT DISTINCT namespace, ts FROM w
 ),
 kinds AS (
-    SELECT * FROM (VALUES
-        ('actions', 'used', 'temporal_cloud_v1_total_action_count'),
-        ('actions', 'throttled', 'temporal_cloud_v1_total_action_throttled_count'),
-        ('actions', 'limit', 'temporal_cloud_v1_action_limit'),
-        ('actions', 'envelope', 'temporal_cloud_v1_action_on_demand_envelope_limit'),
-        ('requests', 'used', 'temporal_cloud_v1_service_request_count'),
-        ('requests', 'throttled', 'temporal_cloud_v1_service_request_throttled_count'),
-        ('requests', 'limit', 'temporal_cloud_v1_service_request_limit'),
-        ('requests', 'envelope', 'temporal_cloud_v1_service_request_on_demand_envelope_limit'),
-        ('operations', 'used', 'temporal_cloud_v1_operations_count'),
-        ('operations', 'throttled', 'temporal_cloud_v1_operations_throttled_count'),
-        ('operations', 'limit', 'temporal_cloud_v1_operations_limit'),
-        ('operations', 'envelope', 'temporal_cloud_v1_operations_on_demand_envelope_limit')
-    ) AS t(kind, role, metric)
+    -- (kind, role, metric) from archiver.catalog.LIMITS, loaded at connect
+    SELECT kind, role, metric FROM capacity_limits
 ),
 per_minute AS (
     SELECT

@@ -1,5 +1,5 @@
 -- Temporal Resource Units needed per namespace: the peak minute of non-background actions per
--- second divided by actions_per_unit (500), rounded up (capacity-formulas.md), beside the p95
+-- second divided by actions_per_unit (500), rounded up (docs/capacity-formulas.md), beside the p95
 -- minute (what a unit count sized for all but the busiest minutes would be) and whether the
 -- namespace is provisioned (its action limit differs from the on-demand envelope).
 CREATE OR REPLACE MACRO capacity_units_report(since, until, namespaces, actions_per_unit) AS TABLE

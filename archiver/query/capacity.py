@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archiver.catalog import LIMITS
 from archiver.query.connect import read_view
 from archiver.query.reports import window_params
 
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIONS_PER_UNIT",
     "KINDS",
-    "LIMIT_METRICS",
     "billable",
     "label_costs",
     "missing_limits",
@@ -74,14 +74,8 @@ __all__ = [
 
 #: Actions per second one Temporal Resource Unit buys (Temporal Cloud capacity docs).
 ACTIONS_PER_UNIT = 500
-#: The limits planned against, in the order the notebooks show them.
-KINDS = ("actions", "requests", "operations")
-#: kind -> the limit metric it is compared with.
-LIMIT_METRICS = {
-    "actions": "temporal_cloud_v1_action_limit",
-    "requests": "temporal_cloud_v1_service_request_limit",
-    "operations": "temporal_cloud_v1_operations_limit",
-}
+#: The limits planned against, in the order the notebooks show them (``archiver.catalog.LIMITS``).
+KINDS = tuple(one.kind for one in LIMITS)
 
 
 def usage(

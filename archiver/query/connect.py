@@ -84,6 +84,15 @@ class CorruptFileWarning(UserWarning):
     """A ``.parquet`` file in the archive is not a whole Parquet file and was left out."""
 
 
+def _load_limits(con: duckdb.DuckDBPyConnection) -> None:
+    """The table ``capacity_limits(kind, role, metric)`` that the capacity SQL joins, from the
+    catalog: which metrics measure each limit is written once, in ``archiver.catalog``."""
+    from archiver.catalog import limit_roles
+
+    con.execute("CREATE TEMP TABLE capacity_limits (kind VARCHAR, role VARCHAR, metric VARCHAR)")
+    con.executemany("INSERT INTO capacity_limits VALUES (?, ?, ?)", limit_roles())
+
+
 def sql_dir() -> Path:
     """The directory holding the ``*.sql`` files (inside the wheel, or the repo's ``sql/``)."""
     from importlib import resources
@@ -147,6 +156,7 @@ def connect(
             con.execute("SET enable_progress_bar = false")
         sources.limit_memory(con, arch, memory_limit, temp_directory)
         _ARCHIVES[con] = sources.Sources(arch, present)
+        _load_limits(con)
 
         def define() -> None:
             _ARCHIVES[con].register(con)

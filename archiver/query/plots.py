@@ -19,6 +19,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archiver.catalog import LIMITS
+
 if TYPE_CHECKING:
     import polars as pl
     from matplotlib.axes import Axes
@@ -42,17 +44,11 @@ __all__ = [
 #: The label of a figure that had nothing to draw; its text starts the same way.
 NO_DATA = "no data"
 
-_UNITS = {"actions": "actions/s", "requests": "requests/s", "operations": "operations/s"}
-_LIMITS = {
-    "actions": "action_limit",
-    "requests": "service_request_limit",
-    "operations": "operations_limit",
-}
-_THROTTLED = {
-    "actions": "total_action_throttled_count",
-    "requests": "service_request_throttled_count",
-    "operations": "operations_throttled_count",
-}
+_UNITS = {one.kind: f"{one.kind}/s" for one in LIMITS}
+_PREFIX = "temporal_cloud_v1_"
+#: kind -> the limit and throttle metrics' short names (the catalog's, without the prefix).
+_LIMITS = {one.kind: one.limit.removeprefix(_PREFIX) for one in LIMITS}
+_THROTTLED = {one.kind: one.throttled.removeprefix(_PREFIX) for one in LIMITS}
 
 
 def _figure(
