@@ -323,3 +323,51 @@ def load_settings(**flags: Any) -> Settings:
     import os
 
     return load(flags, os.environ)
+
+
+@dataclass(frozen=True)
+class ImportAuth:
+    """Credentials for a Prometheus-compatible server that history is imported from (or
+    exported to): a bearer token, or a user name and password for basic auth; never shown."""
+
+    bearer_token: Secret | None = field(default=None, repr=False)
+    username: str | None = None
+    password: Secret | None = field(default=None, repr=False)
+
+    @property
+    def is_set(self) -> bool:
+        return self.bearer_token is not None or self.username is not None
+
+
+def import_auth(env: Mapping[str, str]) -> ImportAuth:
+    """Credentials from ``ARCHIVER_IMPORT_BEARER_TOKEN`` (or ``..._FILE``), or
+    ``ARCHIVER_IMPORT_USERNAME`` with ``ARCHIVER_IMPORT_PASSWORD`` (or ``..._FILE``)."""
+    token = _secret(env, "ARCHIVER_IMPORT_BEARER_TOKEN")
+    username = env.get("ARCHIVER_IMPORT_USERNAME") or None
+    password = _secret(env, "ARCHIVER_IMPORT_PASSWORD")
+    if token is not None and username is not None:
+        raise ConfigError(
+            "both ARCHIVER_IMPORT_BEARER_TOKEN and ARCHIVER_IMPORT_USERNAME are set: keep one"
+        )
+    if (username is None) != (password is None):
+        raise ConfigError(
+            "basic auth needs both ARCHIVER_IMPORT_USERNAME and ARCHIVER_IMPORT_PASSWORD "
+            "(or ARCHIVER_IMPORT_PASSWORD_FILE)"
+        )
+    return ImportAuth(bearer_token=token, username=username, password=password)
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    """A secret from ``$name``, or from the file ``$name_FILE`` names."""
+    if env.get(name):
+        return Secret(env[name].strip())
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name}_FILE {path}: {exc.strerror}") from None
+    if not text:
+        raise ConfigError(f"{name}_FILE {path} is empty")
+    return Secret(text)

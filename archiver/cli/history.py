@@ -72,6 +72,72 @@ def import_openmetrics(files: tuple[str, ...], **flags: Any) -> None:
         )
 
 
+@import_group.command("prometheus")
+@archive_option
+@click.option(
+    "--url",
+    required=True,
+    metavar="URL",
+    help="Base URL of the Prometheus-compatible API (serves /api/v1/query_range).",
+)
+@click.option(
+    "--match",
+    "selector",
+    required=True,
+    metavar="SELECTOR",
+    help="Series selector, e.g. '{__name__=~\"temporal_cloud_v1_.*\"}'.",
+)
+@click.option("--since", required=True, metavar="TIME", help="From (ISO date/time or e.g. 30d).")
+@click.option("--until", metavar="TIME", help="Until, exclusive; default: now.")
+@click.option(
+    "--drop-label",
+    "drop_labels",
+    multiple=True,
+    metavar="LABEL",
+    help="Another label the scraper added, dropped like job and instance (repeatable).",
+)
+@click.option("--ca-file", metavar="FILE", help="CA bundle to trust for an https URL.")
+def import_prometheus(
+    url: str,
+    selector: str,
+    since: str,
+    until: str | None,
+    drop_labels: tuple[str, ...],
+    ca_file: str | None,
+    **flags: Any,
+) -> None:
+    """Import history from a Prometheus-compatible query API (Prometheus, Thanos, Mimir,
+    VictoriaMetrics, Grafana Cloud): each minute's sample at a 60 s step, job and instance
+    dropped, deduplicated, resumable (a rerun of an interrupted import goes on where it
+    stopped). Credentials from ARCHIVER_IMPORT_BEARER_TOKEN, or ARCHIVER_IMPORT_USERNAME and
+    ARCHIVER_IMPORT_PASSWORD (each also as a _FILE variable)."""
+    from archiver import timespec
+    from archiver.config import import_auth
+    from archiver.history.promapi import PromAPI
+    from archiver.history.prometheus import import_prometheus as run_import
+
+    archive = _archive(flags)
+    start, end = timespec.window(since, until, now=datetime.now(UTC))
+    verify: Any = True
+    if ca_file:
+        import ssl
+
+        verify = ssl.create_default_context(cafile=ca_file)
+    with PromAPI(url, import_auth(os.environ), verify=verify) as api:
+        result = run_import(archive, api, selector, start, end, drop_labels=drop_labels)
+    if result.series_matched == 0:
+        click.echo(f"0 series matched {selector} at {result.url}")
+        return
+    resumed = f", {result.windows_resumed} done before" if result.windows_resumed else ""
+    click.echo(
+        f"{result.series_matched} series matched ({len(result.metrics)} metrics); "
+        f"{result.samples} samples in {result.minutes} minutes "
+        f"({_when(result.first_ms)} .. {_when(result.last_ms)}), {result.new_samples} new, "
+        f"{result.samples - result.new_samples} already archived; {result.windows} windows, "
+        f"{result.requests} requests{resumed}"
+    )
+
+
 def selection_options(f: Any) -> Any:
     """``--since``, ``--until``, ``--namespace``, ``--metric`` of the export commands."""
     options = [

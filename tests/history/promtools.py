@@ -3,11 +3,19 @@ back as (series, ts ms, value) rows comparable with the archive."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import shutil
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import polars as pl
 import pytest
 
@@ -40,3 +48,77 @@ def dump(tsdb: Path) -> pl.DataFrame:
         name = labels.pop("__name__")
         rows.append((series_text(name, labels), int(ts), float(value)))
     return pl.DataFrame(rows, schema=["series", "ts", "value"], orient="row").sort("series", "ts")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def prometheus(workdir: Path, scrape_configs: list[dict[str, Any]], *flags: str) -> Iterator[str]:
+    """A real Prometheus on 127.0.0.1 with these scrape configs; yields its base URL."""
+    assert PROMETHEUS is not None
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "prometheus.yml"
+    # JSON is YAML: no YAML library needed.
+    config.write_text(json.dumps({"global": {}, "scrape_configs": scrape_configs}))
+    port = free_port()
+    log = (workdir / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *flags,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"prometheus did not start: {(workdir / 'prometheus.log').read_text()[-2000:]}"
+                )
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+def wait_for_scrape(url: str, after: float, timeout: float = 10.0) -> None:
+    """Until every target's last scrape began after ``after`` (wall-clock seconds) and was up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        targets = httpx.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+        if targets and all(
+            t["health"] == "up" and _instant(t["lastScrape"]) > after for t in targets
+        ):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"prometheus did not scrape its targets in {timeout} s: {targets}")
+
+
+def _instant(text: str) -> float:
+    """An RFC 3339 time with up to nanoseconds, as epoch seconds."""
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    assert match, text
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    whole = datetime.fromisoformat(match.group(1) + zone).timestamp()
+    return whole + float("0." + (match.group(2) or "0"))
