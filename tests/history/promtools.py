@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -17,19 +16,15 @@ from typing import Any
 
 import httpx
 import polars as pl
-import pytest
 
 from archiver.openmetrics import series_text
+from tests.system_tools import require
 
-PROMTOOL = shutil.which("promtool")
-PROMETHEUS = shutil.which("prometheus")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (apt-get install prometheus; CI installs it)"
-)
-needs_prometheus = pytest.mark.skipif(
-    PROMETHEUS is None,
-    reason="prometheus not installed (apt-get install prometheus; CI installs it)",
-)
+
+def need(program: str) -> str:
+    """The program's path; the test skips without it (fails in CI, see tests/system_tools)."""
+    return require(program, "the history tests compare with a real Prometheus")
+
 
 _PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -37,9 +32,8 @@ _PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 def dump(tsdb: Path) -> pl.DataFrame:
     """``promtool tsdb dump`` of a TSDB directory as series, ts (ms), value."""
     (tsdb / "wal").mkdir(exist_ok=True)  # dump wants a WAL even for blocks made offline
-    assert PROMTOOL is not None
     out = subprocess.run(
-        [PROMTOOL, "tsdb", "dump", str(tsdb)], capture_output=True, check=True, timeout=60
+        [need("promtool"), "tsdb", "dump", str(tsdb)], capture_output=True, check=True, timeout=60
     ).stdout.decode()
     rows: list[tuple[str, int, float]] = []
     for line in out.splitlines():
@@ -59,7 +53,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def prometheus(workdir: Path, scrape_configs: list[dict[str, Any]], *flags: str) -> Iterator[str]:
     """A real Prometheus on 127.0.0.1 with these scrape configs; yields its base URL."""
-    assert PROMETHEUS is not None
+    binary = need("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     # JSON is YAML: no YAML library needed.
@@ -68,7 +62,7 @@ def prometheus(workdir: Path, scrape_configs: list[dict[str, Any]], *flags: str)
     log = (workdir / "prometheus.log").open("wb")
     proc = subprocess.Popen(
         [
-            PROMETHEUS,
+            binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

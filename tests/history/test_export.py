@@ -82,15 +82,14 @@ def test_export_selects_by_time_namespace_and_metric(archive: Path) -> None:
     assert read_back(out.getvalue()).equals(want)
 
 
-@promtools.needs_promtool
 def test_promtool_backfills_the_export_sample_for_sample(archive: Path, tmp_path: Path) -> None:
+    promtool = promtools.need("promtool")
     exported = tmp_path / "export.om"
     with exported.open("wb") as out:
         export_openmetrics(str(archive), out, batch_rows=5_000)
     tsdb = tmp_path / "tsdb"
-    assert promtools.PROMTOOL is not None
     subprocess.run(
-        [promtools.PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
         check=True,
         capture_output=True,
         timeout=120,

@@ -33,8 +33,6 @@ KEY = "prom-import-key"
 MINUTES = 5
 SELECTOR = '{__name__=~"temporal_cloud_v1_.*"}'
 
-pytestmark = promtools.needs_prometheus
-
 
 @dataclass(frozen=True)
 class Populated:
@@ -56,6 +54,7 @@ def archived(root: Path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
+    promtools.need("prometheus")
     tmp = tmp_path_factory.mktemp("prom")
     # Minutes half an hour back from now: the TSDB takes them in order into its head block.
     base = (int(time.time()) // 60 - 30) * 60
