@@ -1,0 +1,115 @@
+"""``export remote-write`` into a real Prometheus (``--web.enable-remote-write-receiver``), read
+back through its query API and compared with the archive, sample for sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from archiver.cli import main
+from archiver.errors import ServerError
+from archiver.history.importfile import import_file
+from archiver.history.remotewrite import export_remote_write
+from archiver.openmetrics import series_text
+from archiver.query.connect import connect, run_sql
+from archiver.store.archive import Archive
+from tests.history import promtools
+from tests.history.conftest import START_MS
+
+MINUTES = 8
+OmFile = Callable[..., tuple[Path, pl.DataFrame]]
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    promtools.need("prometheus")
+    workdir = tmp_path_factory.mktemp("receiver")
+    with promtools.prometheus(workdir, [], "--web.enable-remote-write-receiver") as url:
+        yield url
+
+
+@pytest.fixture
+def archive(tmp_path: Path, om_file: OmFile) -> Archive:
+    path, _ = om_file(MINUTES)
+    archive = Archive.open(str(tmp_path / "archive"), durable=False)
+    import_file(archive, str(path))
+    return archive
+
+
+def archived(archive: Archive) -> pl.DataFrame:
+    con = connect(archive)
+    try:
+        return run_sql(
+            con, "SELECT series, epoch_ms(ts) AS ts, value FROM samples ORDER BY series, ts"
+        )
+    finally:
+        con.close()
+
+
+def read_back(url: str) -> pl.DataFrame:
+    """Every raw sample the receiver holds, through /api/v1/query with a range selector."""
+    answer = httpx.post(
+        f"{url}/api/v1/query",
+        data={"query": '{__name__=~"temporal_cloud_v1_.*"}[1h]', "time": START_MS / 1000 + 3000},
+        timeout=30,
+    ).json()
+    rows = []
+    for item in answer["data"]["result"]:
+        labels = dict(item["metric"])
+        text = series_text(labels.pop("__name__"), labels)
+        rows.extend((text, round(float(t) * 1000), float(v)) for t, v in item["values"])
+    schema = {"series": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row").sort("series", "ts")
+
+
+class _CutAfter(httpx.BaseTransport):
+    """The real network, cut for good after ``n`` requests (a target that went away)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.left -= 1
+        if self.left < 0:
+            raise httpx.ConnectError("connection refused", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_remote_write_then_read_back_equals_the_archive_after_a_resume(
+    receiver: str, archive: Archive
+) -> None:
+    want = archived(archive)
+    with pytest.raises(ServerError, match=r"no answer .*samples were accepted by this run, up to"):
+        export_remote_write(
+            archive,
+            f"{receiver}/api/v1/write",
+            batch_samples=500,
+            transport=_CutAfter(3),
+            sleep=lambda s: None,
+        )
+    assert 0 < read_back(receiver).height < want.height
+    result = export_remote_write(archive, f"{receiver}/api/v1/write", batch_samples=500)
+    assert result.resumed_after is not None
+    assert result.samples == want.height - 3 * 500
+    assert read_back(receiver).equals(want)
+
+
+def test_a_target_that_refuses_exits_1_saying_how_far_it_got(
+    receiver: str, archive: Archive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        main(["export", "remote-write", "--archive", archive.uri, "--url", f"{receiver}/nowrite"])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    _, err = capsys.readouterr()
+    assert code == 1 and "HTTP 404" in err and "0 samples were accepted" in err
+    assert len(err.strip().splitlines()) == 1
