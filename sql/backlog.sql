@@ -4,48 +4,63 @@
 -- same queue at different priorities (or worker builds) in one minute add up to the queue's
 -- backlog. Poll rates are per-second averages: their sums over an hour are "how much happened",
 -- where a missing minute does count as zero.
--- Only the four metrics below are read (the metric filter comes first), and the queue is taken
--- from each distinct series' text (label_value), so the labels map is never decoded.
+-- Only the four metrics of is_backlog_metric are read, and the queue is taken from each distinct
+-- series' text (label_value), so the labels map is never decoded. Long windows read the hourly
+-- rollups (see backlog_hours).
 
+-- The four metrics the backlog reports read.
+CREATE OR REPLACE MACRO is_backlog_metric(metric) AS metric IN (
+    'temporal_cloud_v1_approximate_backlog_count',
+    'temporal_cloud_v1_poll_success_count',
+    'temporal_cloud_v1_poll_success_sync_count',
+    'temporal_cloud_v1_poll_timeout_count'
+);
+
+-- The queue of a series of those metrics, read from the series text (once per distinct
+-- series, never per sample). '' (not NULL) without a task_type: a queue's rows group under one.
+CREATE OR REPLACE MACRO queue_of(series) AS label_value(series, 'temporal_task_queue');
+CREATE OR REPLACE MACRO task_type_of(series) AS coalesce(label_value(series, 'task_type'), '');
+
+-- Per queue and minute: the backlog and poll rates summed over the queue's series, for the
+-- samples in [since, until). The samples are streamed through one aggregation keyed by
+-- (queue number, minute); nothing holds every sample (DuckDB spills past memory_limit).
 CREATE OR REPLACE MACRO backlog_minutes(since, until, namespaces) AS TABLE
-WITH rows AS (
-    SELECT namespace, series, metric, ts, value
-    FROM window_samples(since, until, namespaces)
-    WHERE metric IN (
-        'temporal_cloud_v1_approximate_backlog_count',
-        'temporal_cloud_v1_poll_success_count',
-        'temporal_cloud_v1_poll_success_sync_count',
-        'temporal_cloud_v1_poll_timeout_count'
-    )
-),
--- the queue of each distinct series, read once per series from the series text rather than
--- once per sample from the labels map (MATERIALIZED: otherwise the optimizer moves the regex
--- above the join, onto every sample)
-queues AS MATERIALIZED (
+WITH queues AS MATERIALIZED (
+    -- numbered, so that the per-minute grouping keys are two integers
     SELECT
-        namespace, series,
-        label_value(series, 'temporal_task_queue') AS task_queue,
-        -- '' (not NULL) without the label: a queue's rows group under one task type
-        coalesce(label_value(series, 'task_type'), '') AS task_type
-    FROM (SELECT DISTINCT namespace, series FROM rows)
+        namespace, series, queue_of(series) AS task_queue, task_type_of(series) AS task_type,
+        dense_rank() OVER (ORDER BY namespace, queue_of(series), task_type_of(series))
+            AS queue_id
+    FROM (
+        SELECT DISTINCT namespace, series
+        FROM window_samples(since, until, namespaces)
+        WHERE is_backlog_metric(metric)
+    )
+    WHERE queue_of(series) IS NOT NULL
+),
+minutes AS (
+    SELECT
+        q.queue_id, r.ts,
+        sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+            AS backlog,
+        sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_count')
+            AS poll_success,
+        sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_sync_count')
+            AS poll_sync,
+        sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_timeout_count')
+            AS poll_timeout
+    FROM window_samples(since, until, namespaces) AS r
+    JOIN queues AS q USING (namespace, series)
+    WHERE is_backlog_metric(r.metric)
+    GROUP BY q.queue_id, r.ts
 )
-SELECT
-    r.namespace, q.task_queue, q.task_type, r.ts,
-    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
-        AS backlog,
-    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_count')
-        AS poll_success,
-    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_sync_count')
-        AS poll_sync,
-    sum(r.value) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_timeout_count')
-        AS poll_timeout
-FROM rows AS r
-JOIN queues AS q USING (namespace, series)
-WHERE q.task_queue IS NOT NULL
-GROUP BY r.namespace, q.task_queue, q.task_type, r.ts;
+SELECT q.namespace, q.task_queue, q.task_type, m.*
+FROM minutes AS m
+JOIN (SELECT DISTINCT queue_id, namespace, task_queue, task_type FROM queues) AS q
+    USING (queue_id);
 
--- Hourly aggregates per queue, with the raw poll sums the trend needs for window-wide rates.
-CREATE OR REPLACE MACRO backlog_hours(since, until, namespaces) AS TABLE
+-- Hourly aggregates per queue from the samples, with the raw poll sums the trend needs.
+CREATE OR REPLACE MACRO backlog_sample_hours(since, until, namespaces) AS TABLE
 SELECT
     namespace,
     task_queue,
@@ -62,6 +77,58 @@ SELECT
     sum(poll_timeout) AS poll_timeout
 FROM backlog_minutes(since, until, namespaces)
 GROUP BY namespace, task_queue, task_type, floor(epoch(ts) / 3600);
+
+-- The same hours from the hourly rollups. Per queue and hour, the queue's series add up:
+-- minutes_reported is the most minutes one of its backlog series reported; backlog_avg, _min
+-- and _max are the sums of its series' averages, minimums and maximums, and the poll sums are
+-- exact (avg x count). With one backlog series per queue and task type, or series that report
+-- the same minutes, every column equals the samples' answer except backlog_p95, which needs
+-- the minutes themselves: NULL for a rolled-up hour.
+CREATE OR REPLACE MACRO backlog_rollup_hours(lo, hi, namespaces) AS TABLE
+WITH rows AS (
+    SELECT namespace, series, metric, hour, count, min, max, avg
+    FROM rollups
+    WHERE is_backlog_metric(metric)
+      AND hour >= lo AND hour < hi
+      AND date >= CAST(lo AS DATE) AND date <= CAST(hi - INTERVAL 1 MILLISECOND AS DATE)
+      AND in_namespaces(namespace, namespaces)
+),
+queues AS MATERIALIZED (
+    SELECT namespace, series, queue_of(series) AS task_queue, task_type_of(series) AS task_type
+    FROM (SELECT DISTINCT namespace, series FROM rows)
+    WHERE queue_of(series) IS NOT NULL
+)
+SELECT
+    q.namespace, q.task_queue, q.task_type, r.hour,
+    coalesce(max(r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count'),
+             0) AS minutes_reported,
+    sum(r.min) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+        AS backlog_min,
+    sum(r.avg) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+        AS backlog_avg,
+    sum(r.max) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+        AS backlog_max,
+    CAST(NULL AS DOUBLE) AS backlog_p95,
+    sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_count')
+        AS poll_success,
+    sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_sync_count')
+        AS poll_sync,
+    sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_timeout_count')
+        AS poll_timeout
+FROM rows AS r
+JOIN queues AS q USING (namespace, series)
+GROUP BY q.namespace, q.task_queue, q.task_type, r.hour;
+
+-- Hourly aggregates per queue over [since, until): from the rollups for the whole hours of
+-- rolled-up days when the window is longer than rollup_after() (rolled_lo/rolled_hi in
+-- macros.sql), from the samples for the rest (partial hours at the ends, days not rolled up
+-- yet, short windows). Every bound is a constant, so each part skips the files outside it.
+CREATE OR REPLACE MACRO backlog_hours(since, until, namespaces) AS TABLE
+SELECT * FROM backlog_sample_hours(window_lo(since), rolled_lo(since, until), namespaces)
+UNION ALL
+SELECT * FROM backlog_rollup_hours(rolled_lo(since, until), rolled_hi(since, until), namespaces)
+UNION ALL
+SELECT * FROM backlog_sample_hours(rolled_hi(since, until), window_hi(until), namespaces);
 
 -- One row per queue and hour in which the queue reported a backlog or poll activity.
 CREATE OR REPLACE MACRO backlog_report(since, until, namespaces) AS TABLE

@@ -40,3 +40,25 @@ CREATE OR REPLACE MACRO reaches_on(last_day, level, slope, target) AS
         WHEN slope > 0 THEN CAST(
             last_day + to_days(CAST(ceil((target - level) / slope) AS INTEGER)) AS DATE)
     END;
+
+-- Rollups: a window longer than rollup_after() reads the hourly rollups for the whole hours of
+-- the days they cover (`rollups_through`, the last rolled-up date, set at connect), and the
+-- samples for the rest. [rolled_lo, rolled_hi) is the span read from rollups (empty when
+-- rolled_lo = rolled_hi); the samples cover [since, rolled_lo) and [rolled_hi, until).
+CREATE OR REPLACE MACRO rollup_after() AS INTERVAL 3 DAY;
+CREATE OR REPLACE MACRO hour_ceil(t) AS
+    CASE WHEN date_trunc('hour', t) = t THEN t ELSE date_trunc('hour', t) + INTERVAL 1 HOUR END;
+CREATE OR REPLACE MACRO rolled_lo(since, until) AS
+    least(hour_ceil(window_lo(since)), window_hi(until));
+CREATE OR REPLACE MACRO rolled_hi(since, until) AS
+    CASE
+        WHEN since IS NULL OR until IS NULL
+             OR window_lo(since) + rollup_after() < window_hi(until)
+        THEN greatest(
+            rolled_lo(since, until),
+            least(
+                date_trunc('hour', window_hi(until)),
+                CAST(coalesce(CAST(getvariable('rollups_through') AS DATE), DATE '0001-01-01')
+                     + INTERVAL 1 DAY AS TIMESTAMPTZ)))
+        ELSE rolled_lo(since, until)
+    END;

@@ -229,3 +229,37 @@ def build_archive(
             log = log[1:]
         _write_log(archive, log)
     return plan
+
+
+def write_rollups(root: Path) -> int:
+    """Roll every (date, namespace) partition of the samples up into hourly rows, laid out as
+    the agreed ``rollups`` table (one file per partition, sorted by series and hour), computed
+    by plain DuckDB over the files (not through the archiver's views). Returns the files written.
+
+    A stand-in until compaction's rollup writer lands; replace it with that writer then.
+    """
+    import duckdb
+
+    archive = Archive.open(str(root))
+    by_part: dict[tuple[str, str], list[str]] = {}
+    for path in archive.files("samples"):
+        date, ns = (p.split("=", 1)[1] for p in path.split("/")[-3:-1])
+        by_part.setdefault((date, ns), []).append(path)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for (date, escaped), files in sorted(by_part.items()):
+        table = con.sql(
+            """
+            SELECT series, any_value(metric) AS metric, any_value(labels) AS labels,
+                   to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour,
+                   count(*) AS count, min(value) AS min, max(value) AS max,
+                   avg(value) AS avg, arg_max(value, ts) AS last, max(ts) AS last_ts
+            FROM read_parquet($files)
+            GROUP BY series, floor(epoch(ts) / 3600)
+            ORDER BY series, hour
+            """,
+            params={"files": files},
+        ).to_arrow_table()
+        directory = archive.path("rollups", f"date={date}", f"namespace={escaped}")
+        archive.write_parquet(directory, table.cast(schema.ROLLUPS), stem="rollup")
+    return len(by_part)

@@ -107,6 +107,10 @@ class Sources:
                 con.execute(load_sql(f"source_{table}.sql"))
             else:
                 con.register(f"_{table}_source", self._dataset(table))
+        con.execute(
+            "SET VARIABLE rollups_through = CAST($date AS DATE)",
+            {"date": rolled_through(self.archive)},
+        )
         if self.archive.is_local:
             con.execute("SET VARIABLE archiver_root = $root", {"root": self.archive.base + "/"})
             con.execute(load_sql("partitions.sql"))
@@ -182,6 +186,32 @@ class Sources:
                 "files": pa.array([n for _, n in rows], pa.int64()),
             }
         )
+
+
+def rolled_through(archive: Archive, lookback: int = 3) -> str | None:
+    """The last date whose every sample partition has its rollups (None: no such date).
+
+    Compaction rolls a closed day up one namespace at a time: a date counts once the rollups
+    hold each namespace the samples hold. Only the last ``lookback`` rolled dates are checked
+    (two directory listings each); older ones were complete when newer ones were written.
+    """
+    import pyarrow.fs as pafs
+
+    def namespaces(table: str, date: str) -> set[str]:
+        try:
+            infos = archive.fs.get_file_info(pafs.FileSelector(archive.path(table, f"date={date}")))
+        except FileNotFoundError:
+            return set()
+        return {
+            i.base_name
+            for i in infos
+            if i.type == pafs.FileType.Directory and i.base_name.startswith("namespace=")
+        }
+
+    for date in reversed(archive.partitions("rollups")[-lookback:]):
+        if namespaces("samples", date) <= namespaces("rollups", date):
+            return date
+    return None
 
 
 def tail_problem(archive: Archive, path: str) -> str | None:
