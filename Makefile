@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARCHIVE ?= demo-archive
 
-.PHONY: help install demo test lint check bench notebooks clean
+.PHONY: help install demo test lint check bench bench-publish notebooks jupyter clean
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,11 +25,26 @@ lint:  ## ruff + mypy --strict
 
 check: lint test  ## what CI runs
 
-bench:  ## benchmarks against the alternatives; writes BENCHMARKS.md and benchmarks/results.json
+bench:  ## benchmarks against the alternatives; writes build/bench/ (untracked)
 	$(BIN)/python -m benchmarks
+
+bench-publish:  ## copy the last full make bench to the tracked BENCHMARKS.md and results.json
+	$(BIN)/python -m benchmarks --publish
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
 	$(BIN)/python -m archiver.query.notebooks --archive $(ARCHIVE) --html build/notebooks
+
+# The notebooks are jupytext text files: open them as notebooks by default, kernels over
+# encrypted sockets, the server on loopback only. ARCHIVE=... on the command line picks the
+# archive; else $$ARCHIVER_ARCHIVE, else the repository's demo-archive. JUPYTER_ARGS=... passes
+# more options (e.g. --no-browser --port 8899).
+JUPYTER_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+jupyter:  ## JupyterLab on notebooks/ (reads demo-archive, or ARCHIVE=...)
+	@mkdir -p $(dir $(JUPYTER_OVERRIDES))
+	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' > $(JUPYTER_OVERRIDES)
+	$(if $(filter command line,$(origin ARCHIVE)),ARCHIVER_ARCHIVE=$(abspath $(ARCHIVE))) \
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+	  --KernelManager.transport_encryption=auto $(JUPYTER_ARGS)
 
 clean:  ## remove build products and the demo archive
 	rm -rf build dist $(ARCHIVE) .pytest_cache .mypy_cache .ruff_cache

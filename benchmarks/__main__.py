@@ -3,8 +3,10 @@
 Each ``bench_*`` module has ``run(repeats) -> list[dict]``; a row holds at least ``what``,
 ``target`` and ``met`` (True, False, or None when skipped, with ``skipped`` saying why), and
 usually ``ours_s``/``theirs_s`` (or ``ours``/``theirs`` in another unit) and ``ratio``. Rows are
-printed as they finish; a full run then writes ``BENCHMARKS.md`` and ``benchmarks/results.json``.
-``--quick`` and ``--only`` runs are smoke runs: they write under ``benchmarks/.cache/`` instead,
+printed as they finish; the run then writes ``build/bench/BENCHMARKS.md`` and
+``build/bench/results.json`` (untracked: running the benchmarks never dirties the tree).
+``--publish`` (``make bench-publish``) copies the last run to the tracked ``BENCHMARKS.md`` and
+``benchmarks/results.json``, the published record; it refuses a ``--quick`` or ``--only`` run,
 so a partial table never replaces the published one.
 """
 
@@ -28,6 +30,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+#: where a run writes (untracked); ``--publish`` copies from here to the tracked files
+OUT = ROOT / "build" / "bench"
 
 #: name -> (module, repeats, quick repeats, how it is measured)
 BENCHES: dict[str, tuple[str, int, int, str]] = {
@@ -290,12 +294,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only this")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--note", help="a remark for the machine facts (e.g. a busy machine)")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help=f"copy the last full run from {OUT.relative_to(ROOT)}/ to the tracked files",
+    )
     args = parser.parse_args(argv)
+    if args.publish:
+        return publish()
 
     names = args.only or list(BENCHES)
-    partial_run = bool(args.only) or args.quick
-    out_dir = HERE / ".cache" if partial_run else ROOT
-    json_path = (HERE / ".cache" if partial_run else HERE) / "results.json"
+    out_dir = OUT
+    json_path = OUT / "results.json"
     started = time.perf_counter()
     results: dict[str, Any] = {
         "machine": machine_facts(),
@@ -327,6 +337,22 @@ def main(argv: list[str] | None = None) -> int:
         f"in {results['total_s']:.0f} s",
         flush=True,
     )
+    return 0
+
+
+def publish() -> int:
+    """Copy the last run to ``BENCHMARKS.md`` and ``benchmarks/results.json`` (full runs only)."""
+    md, raw = OUT / "BENCHMARKS.md", OUT / "results.json"
+    if not (md.exists() and raw.exists()):
+        print(f"nothing to publish: run `make bench` first (it writes {OUT.relative_to(ROOT)}/)")
+        return 2
+    results = json.loads(raw.read_text(encoding="utf-8"))
+    if results.get("quick") or results.get("only"):
+        print("the last run was --quick or --only: publish a full `make bench` run")
+        return 2
+    shutil.copyfile(md, ROOT / "BENCHMARKS.md")
+    shutil.copyfile(raw, HERE / "results.json")
+    print("published BENCHMARKS.md and benchmarks/results.json; commit them")
     return 0
 
 

@@ -18,7 +18,11 @@
 # %% tags=["parameters"]
 import os
 
-ARCHIVE = os.environ.get("ARCHIVER_ARCHIVE", "demo-archive")
+from archiver.query.notebooks import locate_archive
+
+# $ARCHIVER_ARCHIVE, else demo-archive; a relative path is also looked for in the folders above
+# this one, so the repository's demo-archive is found from notebooks/ (where Jupyter starts)
+ARCHIVE = locate_archive(os.environ.get("ARCHIVER_ARCHIVE", "demo-archive"))
 SINCE = None
 UNTIL = None
 NAMESPACES: list[str] = []

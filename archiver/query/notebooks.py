@@ -28,6 +28,8 @@ __all__ = [
     "chart_outputs",
     "execute",
     "execute_many",
+    "kernel_config",
+    "locate_archive",
     "main",
     "notebook_dir",
 ]
@@ -67,6 +69,32 @@ def notebook_dir() -> Path:
     import archiver
 
     return Path(archiver.__file__).resolve().parent.parent / "notebooks"
+
+
+def kernel_config() -> Any:
+    """Kernels talk to their client over CurveZMQ-encrypted sockets (the kernelspec declares
+    support); over plain TCP ipykernel warns that everything is sent in plain text."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
+def locate_archive(path: str, start: Path | None = None) -> str:
+    """``path`` as given if it is a URL, absolute or exists from ``start`` (default: the current
+    directory); else the first ``<parent>/<path>`` that exists above it, so that a notebook
+    started in ``notebooks/`` finds the repository's ``demo-archive``. Unchanged if none does
+    (the error then names what was asked for).
+
+    >>> locate_archive("s3://bucket/prefix")
+    's3://bucket/prefix'
+    """
+    if "://" in path or Path(path).is_absolute():
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / path).exists():
+            return path if folder == here else str(folder / path)
+    return path
 
 
 def _with_archive(nb: Any, archive: str) -> Any:
@@ -154,6 +182,7 @@ async def _execute(
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(source.parent)}},
+        config=kernel_config(),
     )
     await client.async_execute()
     run = NotebookRun(name, nb, chart_outputs(nb))

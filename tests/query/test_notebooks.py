@@ -89,3 +89,22 @@ def test_sparse_archive_runs_and_says_what_is_missing(sparse: dict[str, Notebook
     # charts without limits still draw usage; the headroom chart says why it is empty
     assert sparse["capacity_overview"].empty_charts == ["Peak usage as a share of each limit"]
     assert sparse["backlog_health"].empty_charts == []
+
+
+def test_locate_archive_finds_the_repository_demo_archive_from_notebooks(tmp_path: Path) -> None:
+    from archiver.query.notebooks import locate_archive
+
+    (tmp_path / "demo-archive").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    found = locate_archive("demo-archive", start=tmp_path / "notebooks")
+    assert Path(found) == tmp_path / "demo-archive"
+    assert locate_archive("demo-archive", start=tmp_path) == "demo-archive"
+    assert locate_archive("elsewhere", start=tmp_path / "notebooks") == "elsewhere"
+    assert locate_archive("s3://bucket/demo-archive", start=tmp_path) == "s3://bucket/demo-archive"
+
+
+def test_kernel_prints_no_warning(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """ipykernel warns on stderr when its sockets are unencrypted TCP; make notebooks must not."""
+    execute_many(["backlog_health"], _simulated(tmp_path / "archive", days=1), timeout=120)
+    _, err = capfd.readouterr()
+    assert "WARNING" not in err, err
