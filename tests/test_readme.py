@@ -5,8 +5,9 @@
   command must exit 0 (a block shows another code by ending the command with ``; echo $?``);
   each table the README pastes must come back with the same columns in the same order. Console
   commands use relative dates (``--since 7d``): a fixed date goes stale a week later.
-* Every ```python and ```sql block of README.md and docs/*.md is run on the pinned versions
-  (Python blocks as complete programs, SQL in plain DuckDB), from the same folder.
+* Every ```python, ```sql and ```toml block of README.md and docs/*.md is run on the pinned
+  versions (Python blocks as complete programs, SQL in plain DuckDB, TOML as an archiver.toml),
+  from the same folder.
 
 Convention (README authors): ```console only for commands that run offline against the demo
 archive; ```sh for commands that need a real server, a key, S3 or a long time; ```text for
@@ -219,7 +220,8 @@ def test_readme_console_blocks_run(shell: Shell) -> None:
 
 
 def snippets() -> list[Block]:
-    return [b for path in (README, *DOCS) for b in blocks(path) if b.lang in ("python", "sql")]
+    langs = ("python", "sql", "toml")
+    return [b for path in (README, *DOCS) for b in blocks(path) if b.lang in langs]
 
 
 @pytest.mark.parametrize("block", snippets(), ids=lambda b: b.where)
@@ -228,6 +230,12 @@ def test_snippet_runs(block: Block, shell: Shell) -> None:
     code = "\n".join(block.body)
     if block.lang == "sql":
         program = f"import duckdb\nprint(duckdb.sql({code!r}).limit(3).fetchall())\n"
+    elif block.lang == "toml":  # an archiver.toml: every key must be one the archiver takes
+        program = (
+            "import pathlib\nfrom archiver import config\n"
+            f"path = pathlib.Path('snippet.toml')\npath.write_text({code!r})\n"
+            "config.load({}, {}, path)\n"
+        )
     else:
         if "pyspark" in code:
             require("java", "Spark snippets need Java")

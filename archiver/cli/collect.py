@@ -36,7 +36,7 @@ def _heartbeat(result: Any) -> str:
     window = datetime.fromtimestamp(result.target_window / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
     line = (
         f"{window} {result.outcome}: {result.samples} samples, {result.new_samples} new, "
-        f"{result.requests} requests"
+        f"{result.requests} request{'' if result.requests == 1 else 's'}"
     )
     return line + (f" ({result.message})" if result.message else "")
 
@@ -101,7 +101,11 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
 
 @click.command()
 @archive_option
-@click.option("--endpoint", metavar="URL", help="Metrics API base URL [env ARCHIVER_ENDPOINT].")
+@click.option(
+    "--endpoint",
+    metavar="URL",
+    help="Metrics API base URL [env ARCHIVER_ENDPOINT; default https://metrics.temporal.io].",
+)
 def descriptors(**flags: Any) -> None:
     """Fetch every page of /v1/descriptors, archive them, print drift since last time."""
     from archiver.collect.scrape import refresh_descriptors

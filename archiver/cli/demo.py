@@ -9,7 +9,13 @@ import click
 
 
 @click.command()
-@click.option("--archive", default="demo-archive", show_default=True, help="Where to archive.")
+@click.option(
+    "--archive",
+    default="demo-archive",
+    show_default=True,
+    metavar="PATH|s3://BUCKET/PREFIX",
+    help="Where to archive.",
+)
 @click.option(
     "--days",
     default=7.0,

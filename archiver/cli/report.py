@@ -174,7 +174,7 @@ def cardinality(point_cap: int | None, part: str, **options: Any) -> None:
     help="trends: one row per queue (slope, rising); hourly: min/avg/max/p95 per queue and hour.",
 )
 def backlog(part: str, **options: Any) -> None:
-    """approximate_backlog_count per task queue: hourly levels, slope, rising queues."""
+    """Backlog per task queue (approximate_backlog_count): hourly levels, slope, rising queues."""
     _run(part, **options)
 
 

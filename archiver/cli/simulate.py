@@ -19,6 +19,8 @@ simulate = click.Group(
     help="Run a realistic fake Temporal Cloud metrics API (for trials, tests and demos).",
 )
 
+#: the key a simulator accepts unless told otherwise: a test key, no secret
+DEFAULT_KEY = "sim-key"
 _RATE = click.FloatRange(0.0, 1.0)
 
 
@@ -57,9 +59,9 @@ def _faults(values: dict[str, float], extra: tuple[str, ...]) -> Faults:
               show_default=True, help="small: hundreds of points; mid: over the cap.")  # fmt: skip
 @click.option("--namespaces", type=click.IntRange(1, 200), default=None,
               help="Override the preset's number of namespaces.")  # fmt: skip
-@click.option("--api-key", envvar="TEMPORAL_CLOUD_API_KEY", default="sim-key",
+@click.option("--api-key", envvar="TEMPORAL_CLOUD_API_KEY", default=DEFAULT_KEY,
               show_default=False, show_envvar=True,
-              help="Key the server accepts (default: sim-key).")  # fmt: skip
+              help=f"Key the server accepts (default: {DEFAULT_KEY}).")  # fmt: skip
 @click.option("--no-tls", is_flag=True, help="Plain HTTP (loopback hosts only).")
 @click.option("--ms-timestamps", is_flag=True, help="Timestamps in ms, as the reference shows.")
 @click.option("--point-cap", default=30_000, show_default=True, type=click.IntRange(min=1),
@@ -133,10 +135,12 @@ def serve_command(
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     with server:
         ca = f" ARCHIVER_CA_FILE={server.ca_file}" if server.ca_file else ""
+        # The default key is no secret (it is in --help); a key of the user's own is not echoed.
+        key = api_key if api_key == DEFAULT_KEY else "<the key given to --api-key>"
         click.echo(
             f"simulator serving {server.url} (CA: {server.ca_file or 'none, plain HTTP'}); "
             f"point the archiver at it: ARCHIVER_ENDPOINT={server.url}{ca} "
-            "TEMPORAL_CLOUD_API_KEY=<the key> archiver scrape",
+            f"TEMPORAL_CLOUD_API_KEY={key} archiver scrape",
             nl=True,
         )
         sys.stdout.flush()  # a parent process waits for this line

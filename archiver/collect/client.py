@@ -169,11 +169,7 @@ class Client:
             attempt = self._send(request, tuple(params), next(counter))
             on_attempt(attempt)
             if attempt.outcome == "auth_error":
-                raise AuthError(
-                    f"the server refused the API key (HTTP {attempt.status}): check the API key "
-                    "and that its service account has the Metrics Read-Only role",
-                    status=attempt.status,
-                )
+                raise AuthError(_refused(attempt.status), status=attempt.status)
             return attempt
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -310,3 +306,16 @@ def _ends_with_eof(body: bytes) -> bool:
 def _clean(message: str) -> str:
     # httpx messages can be long and multi-line; keep one line for cron mail.
     return " ".join(message.split())[:200]
+
+
+def _refused(status: int | None) -> str:
+    """What to fix when the server says no: 401 is the key itself, 403 what it may read."""
+    if status == 403:
+        return (
+            "the server accepted the API key but refused access (HTTP 403): give its service "
+            "account the Metrics Read-Only role"
+        )
+    return (
+        f"the server refused the API key (HTTP {status}): it is wrong, expired or revoked; "
+        "check TEMPORAL_CLOUD_API_KEY (or the file ARCHIVER_API_KEY_FILE names)"
+    )

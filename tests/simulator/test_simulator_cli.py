@@ -43,3 +43,21 @@ def test_serve_prints_the_url_and_stops_on_sigterm() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_serve_hint_names_the_default_key() -> None:
+    """A newcomer copies the hint as it stands: with the default key it must name it."""
+    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_CLOUD_API_KEY"}
+    code = "from archiver.cli.simulate import simulate; simulate()"
+    args = [sys.executable, "-c", code, "serve", "--port", "0", "--no-tls"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().decode()
+            assert "TEMPORAL_CLOUD_API_KEY=sim-key archiver scrape" in line
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
