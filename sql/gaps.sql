@@ -152,15 +152,16 @@ FULL JOIN present AS p USING (namespace)
 CROSS JOIN total
 ORDER BY coverage_pct, namespace;
 
--- Every scrape run in the window that did not end `complete`, and the complete ones that were
--- served an older minute than they aimed at (stalled).
+-- Every scrape run in the window that did not end `complete`. Not listed: `skipped` runs (the
+-- minute was archived already, or another scrape held the lock: nothing was lost) and complete
+-- runs served an older minute again (a stall: the gap ranges show those minutes as `stall`).
 CREATE OR REPLACE MACRO gaps_scrapes_report(since, until) AS TABLE
 SELECT
     scrape_id, started, target_window, served_window, outcome, completeness,
     coalesce(served_window < target_window, false) AS stalled,
     error
 FROM window_runs(since, until)
-WHERE outcome <> 'complete' OR served_window < target_window
+WHERE outcome NOT IN ('complete', 'skipped')
 ORDER BY started, scrape_id;
 
 CREATE OR REPLACE VIEW gaps AS

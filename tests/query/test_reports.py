@@ -64,15 +64,29 @@ def test_gaps_find_exactly_the_planted_ranges(planted: Plan) -> None:
         (BETA, 180, 169, 5, 6, round(100 * 174 / 180, 2)),
     ]
     runs = reports.failed_scrapes(con, **WINDOW)
+    # the stall at minute 50 ended complete: it is a `stall` range above, not a failed run
     assert runs.get_column("outcome").to_list() == [
         "rate_limited",
         "budget_exhausted",
-        "complete",
         "limited",
         "server_error",
         "unknown",
     ]
-    assert runs.get_column("stalled").to_list() == [False, False, True, False, False, False]
+    assert not any(runs.get_column("stalled").to_list())
+
+
+def test_failed_scrapes_leave_out_skipped_and_complete_runs(tmp_path: Path) -> None:
+    """A run skipped because its minute was archived, or a stalled run that ended complete, is
+    not a run that "did not end complete"."""
+    plan = build_archive(
+        tmp_path / "archive",
+        minutes=20,
+        series=standard_series(),
+        runs={5: {"outcome": "skipped"}, 8: {"stall": True}, 12: {"outcome": "server_error"}},
+    )
+    con = connect(str(plan.root))
+    runs = reports.failed_scrapes(con, since=T0, until=T0 + timedelta(minutes=20))
+    assert runs.get_column("outcome").to_list() == ["server_error"]
 
 
 def test_gaps_window_and_namespace_filter(planted: Plan) -> None:
