@@ -29,7 +29,7 @@ _LAZY = {
     "Settings": ("archiver.config", "Settings"),
     "connect": ("archiver.query.connect", "connect"),
     "load_settings": ("archiver.config", "load_settings"),
-    "refresh_descriptors": ("archiver.collect.scrape", "refresh_descriptors"),
+    "refresh_descriptors": ("archiver.collect.descriptors", "refresh_descriptors"),
     "reports": ("archiver.query.reports", None),
     "run_demo": ("archiver.simulator.demo", "run_demo"),
     "scrape_once": ("archiver.collect.scrape", "scrape_once"),

@@ -16,20 +16,7 @@ from archiver.cli.common import (
     return_freed_memory,
     source_options,
 )
-from archiver.errors import ArchiverError, IncompleteError, RateLimitedError
-
-
-def _exit_for(result: Any) -> None:
-    """Raise the error that carries a scrape result's exit code (0: return quietly)."""
-    if result.exit_code == 3:
-        raise IncompleteError(f"scrape ended {result.outcome}: {result.message}")
-    if result.exit_code == 4:
-        raise RateLimitedError(
-            f"scrape ended {result.outcome}: {result.message}; the account allows "
-            "180 requests per hour, shared by every client"
-        )
-    if result.exit_code == 1:
-        raise ArchiverError(f"scrape failed ({result.outcome}): {result.message}")
+from archiver.errors import ArchiverError
 
 
 def _heartbeat(result: Any) -> str:
@@ -57,7 +44,7 @@ def scrape(verbose: bool, **flags: Any) -> None:
     result = scrape_once(load_settings(**flags))
     if verbose or result.outcome == "skipped":
         click.echo(_heartbeat(result))
-    _exit_for(result)
+    result.raise_for_outcome()
 
 
 @click.command()
@@ -108,7 +95,7 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
 )
 def descriptors(**flags: Any) -> None:
     """Fetch every page of /v1/descriptors, archive them, print drift since last time."""
-    from archiver.collect.scrape import refresh_descriptors
+    from archiver.collect.descriptors import refresh_descriptors
 
     result = refresh_descriptors(load_settings(**flags))
     click.echo(f"{result.count} descriptors archived")

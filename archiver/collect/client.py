@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import tenacity
 
+from archiver.collect.outcome import Outcome
 from archiver.config import Secret, check_endpoint
-from archiver.errors import AuthError, NetworkError, ServerError
+from archiver.errors import ArchiverError, AuthError, ServerError
 
 if TYPE_CHECKING:
     from archiver.collect.budget import Budget
@@ -29,8 +30,6 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 COMPLETENESS = ("complete", "limited", "unknown")
-# Outcomes worth another attempt: the next one may well succeed.
-TRANSIENT = frozenset({"unknown", "rate_limited", "server_error", "network_error"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Attempt:
     attempt: int
     started: float
     finished: float
-    outcome: str  # one of schema.OUTCOMES
+    outcome: Outcome
     status: int | None = None
     completeness: str | None = None
     body: bytes | None = field(default=None, repr=False)
@@ -51,7 +50,18 @@ class Attempt:
 
     @property
     def transient(self) -> bool:
-        return self.outcome in TRANSIENT
+        return self.outcome.transient
+
+    @property
+    def size(self) -> int | None:
+        """Bytes of the body, None when none arrived."""
+        return None if self.body is None else len(self.body)
+
+    def raise_for_outcome(self) -> None:
+        """Raise the error a final attempt that did not come back complete stands for."""
+        if self.outcome is not Outcome.COMPLETE:
+            error = self.outcome.error or ArchiverError
+            raise error(f"{self.request} request {self.outcome}: {self.error or ''}".strip())
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -168,15 +178,15 @@ class Client:
         def once() -> Attempt:
             attempt = self._send(request, tuple(params), next(counter))
             on_attempt(attempt)
-            if attempt.outcome == "auth_error":
-                raise AuthError(_refused(attempt.status), status=attempt.status)
+            if attempt.outcome is Outcome.AUTH_ERROR:
+                raise AuthError(_auth_message(attempt.status), status=attempt.status)
             return attempt
 
         def wait(state: tenacity.RetryCallState) -> float:
             last: Attempt = state.outcome.result()  # type: ignore[union-attr]
             if last.retry_after is not None:
                 return last.retry_after
-            floor = 2.0 if last.outcome == "rate_limited" else 0.0
+            floor = 2.0 if last.outcome is Outcome.RATE_LIMITED else 0.0
             backoff = tenacity.wait_random_exponential(multiplier=0.5, max=16)(state)
             return max(floor, backoff)
 
@@ -186,7 +196,7 @@ class Client:
         answered: list[Attempt] = []  # attempts that brought data, even incomplete
 
         def keep(attempt: Attempt) -> Attempt:
-            if attempt.body is not None and attempt.outcome in ("limited", "unknown"):
+            if attempt.body is not None and attempt.outcome in (Outcome.LIMITED, Outcome.UNKNOWN):
                 answered.append(attempt)
             return attempt
 
@@ -218,8 +228,8 @@ class Client:
                 deadline=deadline,
                 on_attempt=on_attempt,
             )
-            if attempt.outcome != "complete" or attempt.body is None:
-                raise failure(attempt)
+            attempt.raise_for_outcome()
+            assert attempt.body is not None  # a complete answer has one
             try:
                 page = json.loads(attempt.body)
                 items = page["descriptors"]
@@ -235,13 +245,17 @@ class Client:
     def _send(self, request: str, params: tuple[tuple[str, str], ...], n: int) -> Attempt:
         started = self._clock()
 
-        def done(outcome: str, **kw: Any) -> Attempt:
+        def done(outcome: Outcome, **kw: Any) -> Attempt:
             return Attempt(request, params, n, started, self._clock(), outcome, **kw)
 
         wait_hint = self._budget.acquire()
         if wait_hint is not None:
             return done(
-                "budget_exhausted", error=f"account budget spent; next slot in {wait_hint:.0f}s"
+                Outcome.BUDGET_EXHAUSTED,
+                error=(
+                    f"account budget spent (the account allows {self._budget.per_hour} requests "
+                    f"per hour, shared by every client); next slot in {wait_hint:.0f}s"
+                ),
             )
         try:
             response = self._http.get(
@@ -250,49 +264,38 @@ class Client:
                 headers={"Authorization": f"Bearer {self._key.reveal()}"},
             )
         except httpx.TimeoutException as exc:
-            return done("network_error", error=f"timed out ({type(exc).__name__})")
+            return done(Outcome.NETWORK_ERROR, error=f"timed out ({type(exc).__name__})")
         except httpx.HTTPError as exc:
-            return done("network_error", error=f"{type(exc).__name__}: {_clean(str(exc))}")
+            return done(Outcome.NETWORK_ERROR, error=f"{type(exc).__name__}: {_clean(str(exc))}")
         status = response.status_code
         body = response.content
         if status in (401, 403):
-            return done("auth_error", status=status, error=f"HTTP {status}")
+            return done(Outcome.AUTH_ERROR, status=status, error=f"HTTP {status}")
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             self._budget.server_refused(retry_after)
-            return done("rate_limited", status=status, retry_after=retry_after, error="HTTP 429")
+            return done(
+                Outcome.RATE_LIMITED, status=status, retry_after=retry_after, error="HTTP 429"
+            )
         if status != 200:
-            return done("server_error", status=status, error=f"HTTP {status}")
+            return done(Outcome.SERVER_ERROR, status=status, error=f"HTTP {status}")
         if request == "descriptors":
-            return done("complete", status=status, body=body)
+            return done(Outcome.COMPLETE, status=status, body=body)
         content_type = response.headers.get("Content-Type", "")
         if "openmetrics" not in content_type and "text/plain" not in content_type:
             return done(
-                "server_error",
+                Outcome.SERVER_ERROR,
                 status=status,
                 error=f"HTTP 200 with Content-Type {content_type or 'missing'!r}, not OpenMetrics",
             )
         if not _ends_with_eof(body):
-            return done("network_error", status=status, error="body ended before # EOF (cut)")
+            return done(Outcome.NETWORK_ERROR, status=status, error="body ended before # EOF (cut)")
         header = (response.headers.get("X-Completeness") or "").strip().lower()
-        completeness = header if header in COMPLETENESS else "unknown"
+        completeness = Outcome(header) if header in COMPLETENESS else Outcome.UNKNOWN
         error = None if header in COMPLETENESS else f"X-Completeness {header or 'missing'!r}"
-        return done(completeness, status=status, completeness=completeness, body=body, error=error)
-
-
-def failure(attempt: Attempt) -> Exception:
-    """The exception that best describes a final failed attempt."""
-    from archiver.errors import IncompleteError, RateLimitedError
-
-    if attempt.outcome in ("rate_limited", "budget_exhausted"):
-        return RateLimitedError(
-            f"{attempt.error}: the account allows 180 requests per hour; try again later"
+        return done(
+            completeness, status=status, completeness=str(completeness), body=body, error=error
         )
-    if attempt.outcome == "network_error":
-        return NetworkError(f"{attempt.error}: check the endpoint and network")
-    if attempt.outcome in ("limited", "unknown"):
-        return IncompleteError(f"response {attempt.outcome}: {attempt.error or ''}".strip())
-    return ServerError(f"the server failed: {attempt.error}", status=attempt.status)
 
 
 def _ends_with_eof(body: bytes) -> bool:
@@ -308,7 +311,7 @@ def _clean(message: str) -> str:
     return " ".join(message.split())[:200]
 
 
-def _refused(status: int | None) -> str:
+def _auth_message(status: int | None) -> str:
     """What to fix when the server says no: 401 is the key itself, 403 what it may read."""
     if status == 403:
         return (

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archiver.collect.client import Attempt, Client
 from archiver.store import write as store
 from archiver.store.archive import Archive
+
+if TYPE_CHECKING:
+    import httpx
+
+    from archiver.config import Settings
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -108,3 +118,40 @@ def _row(fetched: datetime, item: dict[str, Any]) -> dict[str, Any]:
         "help": item.get("help"),
         "dimensions": [str(d) for d in dims],
     }
+
+
+def refresh_descriptors(
+    settings: Settings,
+    *,
+    clock: Clock = time.time,
+    sleep: Sleep = time.sleep,
+    transport: httpx.BaseTransport | None = None,
+) -> DescriptorResult:
+    """``archiver descriptors``: fetch, archive and diff the descriptors, within the budget."""
+    from archiver.collect.budget import Budget
+    from archiver.collect.scrapelog import ScrapeLog
+    from archiver.collect.state import State
+
+    settings.require_key()
+    archive = Archive.from_settings(settings)
+    budget = Budget(archive, per_hour=settings.budget_per_hour, clock=clock)
+    started = clock()
+    scrape_log = ScrapeLog(archive, uuid.uuid4().hex)
+    with Client.from_settings(
+        settings, budget=budget, clock=clock, sleep=sleep, transport=transport
+    ) as client:
+        try:
+            result = refresh(
+                archive,
+                client,
+                clock=clock,
+                deadline=started + settings.deadline,
+                on_attempt=lambda a: scrape_log.attempt(a, None),
+            )
+        finally:
+            scrape_log.flush()
+    state = State.load(archive)
+    state.last_descriptors = started
+    state.metrics.update(latest(archive))
+    state.save(archive)
+    return result

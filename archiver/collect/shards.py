@@ -21,6 +21,13 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archiver.store.archive import Archive
+
+#: The learned plan's state file under ``<archive>/_archiver/``.
+PLAN = "shards.json"
 
 # Characters Temporal namespace names ("<name>.<account>") may contain.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789-."
@@ -206,14 +213,32 @@ class Plan:
         ).encode()
 
     @classmethod
-    def loads(cls, raw: bytes | None, key: str, root: Shard) -> Plan:
+    def load(
+        cls,
+        archive: Archive,
+        namespaces: Sequence[str],
+        metrics: Sequence[str],
+        labels: Sequence[str],
+    ) -> Plan:
+        """The plan stored for these filters (``_archiver/shards.json``), or a fresh one."""
+        from archiver.collect.state import load_json
+
+        key = cls.key_for(namespaces, metrics, labels)
+        return cls.from_json(
+            load_json(archive, PLAN), key, Shard(tuple(namespaces), tuple(metrics))
+        )
+
+    def save(self, archive: Archive) -> None:
+        archive.write_state(PLAN, self.dumps())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object], key: str, root: Shard) -> Plan:
         """The stored plan for ``key``, or a fresh one-shard plan if none fits."""
         try:
-            data: Mapping[str, object] = json.loads(raw) if raw else {}
             if data.get("key") == key:
                 shards = [Shard(tuple(n), tuple(m)) for n, m in data["shards"]]  # type: ignore[attr-defined]
                 sizes = Sizes({(ns, m): int(n) for ns, m, n in data["sizes"]})  # type: ignore[attr-defined]
                 return cls(key, shards or [root], sizes)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             pass  # an unreadable plan costs one truncated request to relearn, nothing more
         return cls(key, [root])

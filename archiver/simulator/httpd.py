@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import shutil
 import socket
 import ssl
@@ -21,18 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from archiver.config import is_loopback
 from archiver.simulator.server import Simulator, chunks
 
 __all__ = ["Server", "serve"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -168,6 +159,6 @@ def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0, tls: boo
     at start-up; ``server.ca_file`` is its PEM for clients to trust. Plain HTTP is refused
     unless ``host`` is a loopback address, as the archiver itself refuses it.
     """
-    if not tls and not _is_loopback(host):
+    if not tls and not is_loopback(host):
         raise ValueError(f"plain HTTP is only served on a loopback address, not {host!r}")
     return Server(simulator, host, port, tls)

@@ -50,7 +50,7 @@ SCRAPES = pa.schema(
         pa.field("finished", TS, nullable=False),
         pa.field("status", pa.int32()),  # HTTP status; null when no response arrived
         pa.field("completeness", pa.string()),  # complete | limited | unknown; null if no body
-        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),  # an archiver.collect.outcome.Outcome
         pa.field("target_window", TS),  # the minute this scrape meant to capture
         pa.field("served_window", TS),  # the minute the response actually served (stall: older)
         pa.field("sample_count", pa.int64()),
@@ -87,20 +87,6 @@ ROLLUPS = pa.schema(
         pa.field("last", pa.float64(), nullable=False),  # the value at the hour's last sample
         pa.field("last_ts", TS, nullable=False),
     ]
-)
-
-#: Outcomes a scrape-log row can carry.
-OUTCOMES = (
-    "complete",  # 200, X-Completeness: complete, parsed and stored
-    "limited",  # 200 but truncated at the data-point cap
-    "unknown",  # 200 but the server could not vouch for completeness (or no/odd header)
-    "rate_limited",  # 429
-    "server_error",  # 5xx or another unexpected status
-    "auth_error",  # 401 / 403
-    "network_error",  # timeout, reset, cut body
-    "parse_error",  # body is not OpenMetrics
-    "budget_exhausted",  # not sent: the account budget had no room
-    "skipped",  # not sent: another scrape held the archive, or the window was already stored
 )
 
 #: Parquet options for compacted sample files, measured on a simulated day (bytes per sample,

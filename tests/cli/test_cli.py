@@ -160,7 +160,7 @@ def test_budget_exhausted_exits_4(
     assert run(["scrape"], capsys)[0] == 0
     (env / "_archiver" / "state.json").unlink()  # forget the window: ask again
     code, _, err = run(["scrape"], capsys)
-    assert code == 4 and "180 requests per hour" in err
+    assert code == 4 and "allows 1 requests per hour, shared by every client" in err
 
 
 def test_json_logs_every_line_is_json(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -202,7 +202,14 @@ def test_a_stall_is_asked_again_and_recovers_the_minute(tmp_path: Path) -> None:
     assert result.outcome == "complete"  # type: ignore[attr-defined]
 
 
-def test_scrape_compacts_the_day_that_closed(tmp_path: Path) -> None:
+def test_scrape_leaves_compaction_to_its_own_job(tmp_path: Path) -> None:
+    """A scrape never compacts (``archiver compact`` is its own cron job); compacting after
+    the day closed turns its files into compact ones and loses nothing."""
+    from datetime import date
+
+    from archiver.store import compact
+    from archiver.store.archive import Archive
+
     sim, clock, settings = make(tmp_path)
     midnight = (T0 // 86_400 + 1) * 86_400
     clock.now = midnight - 4 * 60 + 20 + 120  # targets 23:56
@@ -212,6 +219,9 @@ def test_scrape_compacts_the_day_that_closed(tmp_path: Path) -> None:
     samples_root = Path(settings.archive) / "samples"
     days = sorted(p.name for p in samples_root.iterdir())
     assert len(days) == 2
+    assert all(f.name.startswith("part-") for f in samples_root.rglob("*.parquet"))
+    before = samples(settings)
+    compact.compact_closed_days(Archive.open(settings.archive), date.fromisoformat(days[1][5:]))
     closed, today = (samples_root / d for d in days)
     assert all(
         [f.name for f in ns.glob("*.parquet")]
@@ -219,5 +229,6 @@ def test_scrape_compacts_the_day_that_closed(tmp_path: Path) -> None:
         for ns in closed.iterdir()
     )
     assert any(f.name.startswith("part-") for f in today.rglob("*.parquet"))
+    assert samples(settings) == before and before[0] == before[1]
     n, distinct = samples(settings)
     assert n == distinct

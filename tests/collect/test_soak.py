@@ -17,7 +17,8 @@ import duckdb
 import pytest
 
 from archiver import config
-from archiver.collect.scrape import EXIT_CODES, scrape_once
+from archiver.collect.outcome import Outcome
+from archiver.collect.scrape import scrape_once
 from archiver.errors import ArchiverError, ParseError
 from archiver.query import connect as query
 from archiver.query import reports
@@ -79,7 +80,7 @@ def test_a_day_of_cron_runs_keeps_every_promise(tmp_path: Path) -> None:
 
     # Exit codes follow the contract: 0 done, 1 error, 3 incomplete, 4 rate limited.
     for outcome, seen in codes.items():
-        assert seen == {EXIT_CODES.get(outcome, 1)}, (outcome, seen)
+        assert seen == {Outcome(outcome).exit_code}, (outcome, seen)
     assert "complete" in codes
 
     # The budget, as the server saw it: never more than 180 requests in any rolling hour.
