@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import logging
 import re
 import tomllib
 from collections.abc import Mapping
@@ -20,7 +21,15 @@ from urllib.parse import urlsplit
 from archiver.errors import ConfigError
 
 DEFAULT_ENDPOINT = "https://metrics.temporal.io"
+#: The largest response body a scrape accepts. The API truncates an answer at 30,000 points;
+#: the simulator's mid account writes ~170 bytes a point, so this holds ~190,000 points, far
+#: above what any answer carries, and bounds a scrape's peak memory whatever a server sends.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 CONFIG_FILE = "archiver.toml"
+log = logging.getLogger(__name__)
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 
 
 class Secret:
@@ -39,6 +48,30 @@ class Secret:
         return "Secret('***')"
 
     __str__ = __repr__
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the secret blanked out, whole or cut short (a quoted snippet ends
+        mid-key), and whatever follows a ``Bearer``.
+
+        >>> Secret("abcdefghijkl").scrub("got 'Authorization: Bearer abcdefghi'; key abcdefghij")
+        "got 'Authorization: Bearer ***'; key ***"
+        """
+        text = _BEARER.sub(r"\1***", text)
+        key = self._value
+        head = key[: min(8, len(key))]
+        if len(head) < 4:
+            return text
+        out, at = [], 0
+        for _ in range(len(text)):  # bounded: each pass moves past one occurrence
+            found = text.find(head, at)
+            if found < 0:
+                break
+            end = found + len(head)
+            while end < len(text) and end - found < len(key) and text[end] == key[end - found]:
+                end += 1
+            out.append(text[at:found] + "***")
+            at = end
+        return "".join(out) + text[at:]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
@@ -67,6 +100,7 @@ class Settings:
     offset: int = 120  # seconds the served minute lags behind now
     phase: float = 20.0  # seconds into the minute a cron-started scrape waits before asking
     descriptors_every: int = 86_400  # seconds between automatic descriptor refreshes
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # larger responses are refused (exit 1)
     fsync: bool = True  # make every write durable before it counts; off only for scratch archives
     # DuckDB's memory_limit for queries and compaction, e.g. "2GB" (None: see memory_limit())
     memory_limit: str | None = None
@@ -90,6 +124,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "api_key":
                 value = None if value is None else "***"
+            elif f.name in ("endpoint", "s3_endpoint") and value:
+                value = redact_url(value)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -108,6 +144,7 @@ _ENV: dict[str, str | None] = {
     "offset": "ARCHIVER_OFFSET",
     "phase": "ARCHIVER_PHASE",
     "descriptors_every": "ARCHIVER_DESCRIPTORS_EVERY",
+    "max_body_bytes": "ARCHIVER_MAX_BODY_BYTES",
     "fsync": "ARCHIVER_FSYNC",
     "memory_limit": "ARCHIVER_MEMORY_LIMIT",
     "namespaces": None,
@@ -183,19 +220,43 @@ def with_overrides(settings: Settings, **changes: Any) -> Settings:
 
 def _api_key(env: Mapping[str, str]) -> tuple[Secret | None, str]:
     if env.get("TEMPORAL_CLOUD_API_KEY"):
-        return Secret(env["TEMPORAL_CLOUD_API_KEY"].strip()), "env TEMPORAL_CLOUD_API_KEY"
+        var = "TEMPORAL_CLOUD_API_KEY"
+        return Secret(_clean_key(env[var], var)), f"env {var}"
     key_file = env.get("ARCHIVER_API_KEY_FILE")
     if key_file:
+        where = f"ARCHIVER_API_KEY_FILE {key_file}"
         try:
-            text = Path(key_file).read_text(encoding="utf-8").strip()
+            raw = Path(key_file).read_bytes()
+            mode = Path(key_file).stat().st_mode
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read ARCHIVER_API_KEY_FILE {key_file}: {exc.strerror}"
-            ) from None
-        if not text:
-            raise ConfigError(f"ARCHIVER_API_KEY_FILE {key_file} is empty: put the API key in it")
-        return Secret(text), f"file {key_file} (ARCHIVER_API_KEY_FILE)"
+            raise ConfigError(f"cannot read {where}: {exc.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where} is not UTF-8 text: put only the API key in it") from None
+        if not text.strip():
+            raise ConfigError(f"{where} is empty: put the API key in it")
+        if mode & 0o077:
+            log.warning("%s can be read by other users: chmod 600 %s", where, key_file)
+        return Secret(_clean_key(text, where)), f"file {key_file} (ARCHIVER_API_KEY_FILE)"
     return None, "not set"
+
+
+def _clean_key(raw: str, where: str) -> str:
+    """The key without its trailing newline; anything else odd is refused, never echoed."""
+    key = raw.removesuffix("\n").removesuffix("\r").strip(" \t")
+    if "\n" in key or "\r" in key:
+        raise ConfigError(
+            f"{where} holds more than one line: keep only the API key in it (no comments, "
+            "one key at a time)"
+        )
+    if any(ch.isspace() for ch in key):
+        raise ConfigError(f"{where} holds whitespace inside the key: it must be the key alone")
+    if not key.isascii() or not key.isprintable():
+        raise ConfigError(
+            f"{where} holds control or non-ASCII characters: copy the key again as plain text"
+        )
+    return key
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -290,6 +351,17 @@ def physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):
         return 0
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password in it replaced by ``***``.
+
+    >>> redact_url("https://user:pw@proxy.example/metrics")
+    'https://***@proxy.example/metrics'
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"***@{host}").geturl()
 
 
 def is_loopback(host: str) -> bool:
@@ -306,11 +378,13 @@ def check_endpoint(endpoint: str) -> None:
     """Refuse anything but https, or plain http to a loopback address."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"endpoint {endpoint!r} is not a URL: use e.g. {DEFAULT_ENDPOINT}")
+        raise ConfigError(
+            f"endpoint {redact_url(endpoint)!r} is not a URL: use e.g. {DEFAULT_ENDPOINT}"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
-            f"endpoint {endpoint!r} uses plain http: the API key must travel over https "
-            "(plain http is allowed only for 127.0.0.1, ::1 or localhost)"
+            f"endpoint {redact_url(endpoint)!r} uses plain http: the API key must travel over "
+            "https (plain http is allowed only for 127.0.0.1, ::1 or localhost)"
         )
 
 

@@ -98,3 +98,69 @@ def test_memory_limit_default_and_sizes_the_machine_cannot_give(tmp_path: Path) 
     for bad in ("lots", "12 parsecs", "1MB", f"{ram * 2}B"):
         with pytest.raises(config.ConfigError, match="ARCHIVER_MEMORY_LIMIT"):
             config.load({}, {"ARCHIVER_MEMORY_LIMIT": bad}, none)
+# -- key hygiene (issue 15 case 5) ---------------------------------------------------------------
+
+
+def test_a_key_files_trailing_newline_is_stripped(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("abc123-key\n")
+    key_file.chmod(0o600)
+    env = {"ARCHIVER_API_KEY_FILE": str(key_file)}
+    settings = config.load({}, env, config_file=tmp_path / "none.toml")
+    assert settings.require_key().reveal() == "abc123-key"
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        ("abc123-key\n# the old one: zzz\n", "more than one line"),
+        ("abc123-key\nold-key-456\n", "more than one line"),
+        ("abc123 key\n", "whitespace"),
+        ("abc123-kéy\n", "non-ASCII"),
+        ("abc123\x07key\n", "control"),
+    ],
+)
+def test_an_odd_key_file_is_refused_naming_the_file_not_the_key(
+    tmp_path: Path, content: str, complaint: str
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(content, encoding="utf-8")
+    env = {"ARCHIVER_API_KEY_FILE": str(key_file)}
+    with pytest.raises(ConfigError, match=complaint) as info:
+        config.load({}, env, config_file=tmp_path / "none.toml")
+    assert str(key_file) in str(info.value) and "abc123" not in str(info.value)
+
+
+def test_an_odd_key_in_the_environment_names_the_variable(tmp_path: Path) -> None:
+    env = {"TEMPORAL_CLOUD_API_KEY": "abc123-key\nsecond"}
+    with pytest.raises(ConfigError, match="TEMPORAL_CLOUD_API_KEY holds more than one line"):
+        config.load({}, env, config_file=tmp_path / "none.toml")
+
+
+def test_a_key_file_others_can_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("abc123-key\n")
+    key_file.chmod(0o644)
+    config.load({}, {"ARCHIVER_API_KEY_FILE": str(key_file)}, config_file=tmp_path / "none.toml")
+    assert "can be read by other users" in caplog.text and "abc123" not in caplog.text
+
+
+def test_credentials_in_the_endpoint_are_redacted(tmp_path: Path) -> None:
+    flags = {"endpoint": "https://user:s3cret@proxy.example/"}
+    settings = config.load(flags, {}, config_file=tmp_path / "none.toml")
+    assert settings.redacted()["endpoint"] == "https://***@proxy.example/"
+    with pytest.raises(ConfigError) as info:
+        config.load({"endpoint": "http://user:s3cret@example.com"}, {}, tmp_path / "none.toml")
+    assert "s3cret" not in str(info.value)
+
+
+def test_a_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
+    from archiver.collect.budget import Budget
+    from archiver.collect.client import Client
+
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"ARCHIVER_CA_FILE .* is not a PEM"):
+        Client("https://example.com", config.Secret("k"), budget=Budget(None), ca_file=str(bad))

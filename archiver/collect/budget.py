@@ -15,12 +15,15 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from archiver.store.archive import Archive
 
 HOUR = 3600.0
+#: The longest a ``Retry-After`` may block the archive: a server asking for more (years, once)
+#: is believed for an hour, then asked again.
+MAX_RETRY_AFTER = HOUR
 LEDGER = "ledger.json"
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,15 @@ class Ledger:
 
     sent: list[float]  # epoch seconds of requests sent within the last hour
     blocked_until: float = 0.0  # the server said 429: nothing goes out before this
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a slot was not granted: this run's ``share`` is used up, the account's shared
+    ``ledger`` is spent, or the server ``blocked`` us with a 429; and seconds until a slot."""
+
+    kind: Literal["share", "ledger", "blocked"]
+    wait: float
 
 
 class Budget:
@@ -56,16 +68,16 @@ class Budget:
         self._memory = Ledger(sent=[])
         self._lock = archive.lock("ledger", timeout=lock_timeout) if archive else None
 
-    def acquire(self) -> float | None:
-        """Take one slot. ``None`` when granted, else the seconds until a slot frees up."""
+    def acquire(self) -> Refusal | None:
+        """Take one slot. ``None`` when granted, else why not and for how long."""
         if self.per_run is not None and self.used_this_run >= self.per_run:
-            return HOUR / self.per_hour
+            return Refusal("share", HOUR / self.per_hour)
         with self._session() as ledger:
             now = self._clock()
             if ledger.blocked_until > now:
-                return ledger.blocked_until - now
+                return Refusal("blocked", ledger.blocked_until - now)
             if len(ledger.sent) >= self.per_hour:
-                return ledger.sent[len(ledger.sent) - self.per_hour] + HOUR - now
+                return Refusal("ledger", ledger.sent[len(ledger.sent) - self.per_hour] + HOUR - now)
             ledger.sent.append(now)
             self._save(ledger)
         self.used_this_run += 1
@@ -84,7 +96,7 @@ class Budget:
     def server_refused(self, retry_after: float | None) -> None:
         """Remember a 429 so that no process on this archive asks again too soon."""
         with self._session() as ledger:
-            pause = retry_after if retry_after is not None else 60.0
+            pause = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else 60.0
             ledger.blocked_until = max(ledger.blocked_until, self._clock() + pause)
             self._save(ledger)
 
@@ -122,7 +134,8 @@ def _decode(raw: bytes | None, now: float, per_hour: int) -> tuple[Ledger, bool]
         data = json.loads(raw)
         ledger = Ledger(
             sent=[float(t) for t in data["sent"]],
-            blocked_until=float(data.get("blocked_until", 0.0)),
+            # A block stored by an older version may reach years ahead: cap it on read too.
+            blocked_until=min(float(data.get("blocked_until", 0.0)), now + MAX_RETRY_AFTER),
         )
         return ledger, True
     except (ValueError, KeyError, TypeError) as exc:

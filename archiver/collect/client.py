@@ -8,19 +8,28 @@ the injected clock, so simulated time drives them in tests without real sleeps.
 
 from __future__ import annotations
 
-import email.utils
 import json
+import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import tenacity
 
+from archiver.collect.attempt import (
+    COMPLETENESS,
+    Attempt,
+    TooLarge,
+    clean,
+    ends_with_eof,
+    parse_retry_after,
+    permanent,
+    refused,
+)
 from archiver.collect.outcome import Outcome
-from archiver.config import Secret, check_endpoint
-from archiver.errors import ArchiverError, AuthError, ServerError
+from archiver.config import DEFAULT_MAX_BODY_BYTES, Secret, check_endpoint
+from archiver.errors import AuthError, ConfigError, ServerError
 
 if TYPE_CHECKING:
     from archiver.collect.budget import Budget
@@ -29,61 +38,8 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
-COMPLETENESS = ("complete", "limited", "unknown")
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One HTTP request and what came of it."""
-
-    request: str  # "metrics" or "descriptors"
-    params: tuple[tuple[str, str], ...]
-    attempt: int
-    started: float
-    finished: float
-    outcome: Outcome
-    status: int | None = None
-    completeness: str | None = None
-    body: bytes | None = field(default=None, repr=False)
-    error: str | None = None
-    retry_after: float | None = None
-
-    @property
-    def transient(self) -> bool:
-        return self.outcome.transient
-
-    @property
-    def size(self) -> int | None:
-        """Bytes of the body, None when none arrived."""
-        return None if self.body is None else len(self.body)
-
-    def raise_for_outcome(self) -> None:
-        """Raise the error a final attempt that did not come back complete stands for."""
-        if self.outcome is not Outcome.COMPLETE:
-            error = self.outcome.error or ArchiverError
-            raise error(f"{self.request} request {self.outcome}: {self.error or ''}".strip())
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
-
-    >>> parse_retry_after("30", 0.0)
-    30.0
-    >>> parse_retry_after("soon", 0.0) is None
-    True
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - now)
+#: Sends of one request before its fault is taken as persistent (the run then ends on it).
+MAX_TRIES = 3
 
 
 class Client:
@@ -102,6 +58,7 @@ class Client:
         sleep: Sleep = time.sleep,
         timeout: float = 30.0,
         ca_file: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         check_endpoint(endpoint)
@@ -109,15 +66,21 @@ class Client:
         self._budget = budget
         self._clock = clock
         self._sleep = sleep
+        self._timeout = timeout
+        self._max_body = max_body_bytes
         verify: Any = True
         if ca_file:
-            import ssl
-
             import certifi
 
             # Trust the usual roots plus the extra CA (a private proxy, the simulator).
             verify = ssl.create_default_context(cafile=certifi.where())
-            verify.load_verify_locations(cafile=ca_file)
+            try:
+                verify.load_verify_locations(cafile=ca_file)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"ARCHIVER_CA_FILE {ca_file} is not a PEM certificate bundle ({exc}): "
+                    "point it at the CA's .pem file"
+                ) from None
         self._http = httpx.Client(
             base_url=endpoint.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -147,6 +110,7 @@ class Client:
             sleep=sleep,
             timeout=settings.timeout,
             ca_file=settings.ca_file,
+            max_body_bytes=settings.max_body_bytes,
             transport=transport,
         )
 
@@ -169,14 +133,15 @@ class Client:
         deadline: float,
         on_attempt: Callable[[Attempt], None] = lambda a: None,
     ) -> Attempt:
-        """GET ``/v1/<request>`` with retries until success, a final failure or ``deadline``.
+        """GET ``/v1/<request>`` until success, a final failure, ``MAX_TRIES`` or ``deadline``.
 
-        Returns the last attempt; raises AuthError on 401/403 (retrying cannot help).
+        Returns the last attempt; raises AuthError on 401/403 (retrying cannot help). No
+        request outlives ``deadline``: each is cut off when it is reached, trickling or not.
         """
         counter = iter(range(1, 1_000))
 
         def once() -> Attempt:
-            attempt = self._send(request, tuple(params), next(counter))
+            attempt = self._send(request, tuple(params), next(counter), deadline)
             on_attempt(attempt)
             if attempt.outcome is Outcome.AUTH_ERROR:
                 raise AuthError(_auth_message(attempt.status), status=attempt.status)
@@ -191,6 +156,8 @@ class Client:
             return max(floor, backoff)
 
         def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= MAX_TRIES:
+                return True
             return self._clock() + (state.upcoming_sleep or 0.0) >= deadline
 
         answered: list[Attempt] = []  # attempts that brought data, even incomplete
@@ -242,73 +209,101 @@ class Client:
                 return out
         raise ServerError("/v1/descriptors kept paging past 100,000 descriptors")
 
-    def _send(self, request: str, params: tuple[tuple[str, str], ...], n: int) -> Attempt:
+    def _send(
+        self, request: str, params: tuple[tuple[str, str], ...], n: int, deadline: float
+    ) -> Attempt:
         started = self._clock()
 
         def done(outcome: Outcome, **kw: Any) -> Attempt:
+            if kw.get("error"):
+                kw["error"] = self._key.scrub(kw["error"])
             return Attempt(request, params, n, started, self._clock(), outcome, **kw)
 
-        wait_hint = self._budget.acquire()
-        if wait_hint is not None:
+        left = deadline - started
+        if left <= 0:
             return done(
-                Outcome.BUDGET_EXHAUSTED,
-                error=(
-                    f"account budget spent (the account allows {self._budget.per_hour} requests "
-                    f"per hour, shared by every client); next slot in {wait_hint:.0f}s"
-                ),
+                Outcome.NETWORK_ERROR, error="the scrape's deadline passed", retryable=False
             )
+        refusal = self._budget.acquire()
+        if refusal is not None:
+            outcome, words = refused(refusal, self._budget.per_hour)
+            return done(outcome, **words)
         try:
-            response = self._http.get(
-                f"/v1/{request}",
-                params=list(params),
-                headers={"Authorization": f"Bearer {self._key.reveal()}"},
-            )
+            status, headers, body = self._receive(request, params, min(self._timeout, left))
+        except TooLarge as exc:
+            return done(Outcome.SERVER_ERROR, status=200, error=str(exc), retryable=False)
         except httpx.TimeoutException as exc:
             return done(Outcome.NETWORK_ERROR, error=f"timed out ({type(exc).__name__})")
         except httpx.HTTPError as exc:
-            return done(Outcome.NETWORK_ERROR, error=f"{type(exc).__name__}: {_clean(str(exc))}")
-        status = response.status_code
-        body = response.content
+            return done(
+                Outcome.NETWORK_ERROR,
+                error=f"{type(exc).__name__}: {clean(str(exc))}",
+                retryable=not permanent(exc),
+            )
         if status in (401, 403):
             return done(Outcome.AUTH_ERROR, status=status, error=f"HTTP {status}")
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            retry_after = parse_retry_after(headers.get("Retry-After"), self._clock())
             self._budget.server_refused(retry_after)
             return done(
                 Outcome.RATE_LIMITED, status=status, retry_after=retry_after, error="HTTP 429"
             )
         if status != 200:
-            return done(Outcome.SERVER_ERROR, status=status, error=f"HTTP {status}")
+            # 4xx (other than 429) says the request itself is wrong: asking again cannot help.
+            bad_request = 400 <= status < 500 and status != 408
+            return done(
+                Outcome.SERVER_ERROR,
+                status=status,
+                error=f"HTTP {status}",
+                retryable=not bad_request,
+            )
         if request == "descriptors":
             return done(Outcome.COMPLETE, status=status, body=body)
-        content_type = response.headers.get("Content-Type", "")
+        content_type = headers.get("Content-Type", "")
         if "openmetrics" not in content_type and "text/plain" not in content_type:
             return done(
                 Outcome.SERVER_ERROR,
                 status=status,
                 error=f"HTTP 200 with Content-Type {content_type or 'missing'!r}, not OpenMetrics",
             )
-        if not _ends_with_eof(body):
+        if not ends_with_eof(body):
             return done(Outcome.NETWORK_ERROR, status=status, error="body ended before # EOF (cut)")
-        header = (response.headers.get("X-Completeness") or "").strip().lower()
+        header = (headers.get("X-Completeness") or "").strip().lower()
         completeness = Outcome(header) if header in COMPLETENESS else Outcome.UNKNOWN
         error = None if header in COMPLETENESS else f"X-Completeness {header or 'missing'!r}"
         return done(
             completeness, status=status, completeness=str(completeness), body=body, error=error
         )
 
+    def _receive(
+        self, request: str, params: tuple[tuple[str, str], ...], seconds: float
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """Status, headers and whole body within ``seconds`` of wall time, within the size cap.
 
-def _ends_with_eof(body: bytes) -> bool:
-    """Whether the body's last line is ``# EOF`` (without copying a multi-megabyte body)."""
-    end = len(body)
-    while end and body[end - 1] in b" \t\r\n":
-        end -= 1
-    return body.endswith(b"# EOF", 0, end)
-
-
-def _clean(message: str) -> str:
-    # httpx messages can be long and multi-line; keep one line for cron mail.
-    return " ".join(message.split())[:200]
+        httpx's timeouts are per read: a server sending a byte every few seconds never trips
+        them. This loop checks the total after every piece and gives up when it is spent.
+        """
+        give_up = time.monotonic() + seconds
+        timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
+        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        with self._http.stream(
+            "GET", f"/v1/{request}", params=list(params), headers=headers, timeout=timeout
+        ) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self._max_body:
+                raise TooLarge(int(declared), self._max_body)
+            body = bytearray()
+            for piece in response.iter_bytes():
+                body += piece
+                if len(body) > self._max_body:
+                    raise TooLarge(len(body), self._max_body)
+                if time.monotonic() > give_up:
+                    raise httpx.ReadTimeout(
+                        f"no whole answer within {seconds:.0f}s (what was left of the scrape's "
+                        f"deadline); {len(body)} bytes had arrived",
+                        request=response.request,
+                    )
+            return response.status_code, response.headers, bytes(body)
 
 
 def _auth_message(status: int | None) -> str:

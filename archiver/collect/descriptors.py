@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.collect.client import Attempt, Client
+from archiver.collect.attempt import Attempt
+from archiver.collect.client import Client
 from archiver.store import write as store
 from archiver.store.archive import Archive
 

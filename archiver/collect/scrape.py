@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 import filelock
 
+from archiver.collect.attempt import Attempt
 from archiver.collect.budget import Budget
-from archiver.collect.client import Attempt, Client
+from archiver.collect.client import Client
 from archiver.collect.outcome import Outcome
 from archiver.collect.scrapelog import ScrapeLog
 from archiver.collect.shards import Plan, Shard, split
@@ -171,6 +172,11 @@ def _scrape_window(run: _Run, target: int) -> ScrapeResult:
     """plan -> fetch -> parse -> store -> (descriptors when due) -> log."""
     s = run.settings
     plan = Plan.load(run.archive, s.namespaces, s.metrics, s.labels)
+    if run.state.last_served > target + FUTURE_SLACK_MS:
+        # Left by an older version that believed a far-future sample: it would make every
+        # later minute look like a stall.
+        log.warning("the state's last served window was in the future; forgot it")
+        run.state.last_served = 0
     if run.state.last_complete_window >= target:
         return _close(run, target, Outcome.SKIPPED, [], message="this window is archived already")
     fetch = _Fetch(run)
@@ -180,9 +186,9 @@ def _scrape_window(run: _Run, target: int) -> ScrapeResult:
     except (AuthError, ParseError) as exc:
         error = exc  # logged below; nothing of a run with a malformed answer is stored
     new = 0 if error else store_frames(run.archive, fetch.frames)
-    if error is None:
-        refresh_descriptors_if_due(run)
     outcome = _outcome_of(error) if error else overall(fetch.pieces)
+    if outcome.answered:  # a failing endpoint gets no more requests from this run
+        refresh_descriptors_if_due(run)
     if outcome is Outcome.COMPLETE:
         run.state.last_complete_window = target
     served = [p.window for p in fetch.pieces if p.window is not None]
@@ -223,6 +229,11 @@ class _Fetch:
             shard = queue.pop(0)
             piece = self.one(shard, plan)
             self.pieces.append(piece)
+            if piece.window is None and not piece.outcome.answered:
+                # The fault was tried MAX_TRIES times (or cannot pass): the next piece would
+                # meet it too, and spend the account's budget on it. Stop here.
+                self.next_plan.append(shard)
+                break
             if piece.outcome is not Outcome.LIMITED:
                 self.next_plan.append(shard)
                 continue
@@ -258,11 +269,13 @@ class _Fetch:
             try:
                 parsed = openmetrics.parse(attempt.body)
             except ParseError as exc:
-                run.log.amend_last(outcome=Outcome.PARSE_ERROR, error=str(exc))
-                raise
-            frame = parsed.samples
+                # The snippet quotes the body, and a server may echo our headers into it.
+                error = ParseError(run.settings.require_key().scrub(str(exc)), exc.line)
+                run.log.amend_last(outcome=Outcome.PARSE_ERROR, error=str(error))
+                raise error from None
             for name in parsed.families:
                 run.state.note_metric(name)
+            frame, ahead = _drop_future(parsed.samples, run.clock())
             window = _window_of(frame)
             piece.window, piece.samples = window, frame.height
             counts = _counts(frame)
@@ -271,7 +284,10 @@ class _Fetch:
                 served_window=window,
                 sample_count=frame.height,
                 namespaces_seen=sorted({ns for ns, _, _ in counts}),
+                error=_ahead_warning(ahead) if ahead else None,
             )
+            if ahead:
+                log.warning("%s", _ahead_warning(ahead))
             self.frames.append(frame)
             # A stall is the same minute served twice. An older minute never served before is
             # new data from a server lagging more than `offset`: keep it, do not ask again.
@@ -387,10 +403,31 @@ def _close(
 
 
 def _window_of(frame: pl.DataFrame) -> int | None:
+    """The minute most samples carry (epoch ms): one odd timestamp cannot move it."""
     if frame.is_empty():
         return None
-    value = frame.get_column("ts").dt.epoch("ms").max()
-    return int(value) if value is not None else None  # type: ignore[arg-type]
+    minutes = frame.get_column("ts").dt.truncate("1m").dt.epoch("ms")
+    counts = minutes.value_counts(sort=True)
+    top = counts.get_column(counts.columns[-1]).max()
+    modal = counts.filter(counts.get_column(counts.columns[-1]) == top).get_column(minutes.name)
+    return int(modal.max())  # type: ignore[arg-type]
+
+
+#: Samples further ahead of now than this are a server's clock or data gone wrong.
+FUTURE_SLACK_MS = 3_600_000
+
+
+def _drop_future(frame: pl.DataFrame, now: float) -> tuple[pl.DataFrame, int]:
+    """The samples no more than an hour ahead of ``now``, and how many were dropped."""
+    import polars as pl
+
+    limit = int(now * 1000) + FUTURE_SLACK_MS
+    kept = frame.filter(pl.col("ts").dt.epoch("ms") <= limit)
+    return kept, frame.height - kept.height
+
+
+def _ahead_warning(count: int) -> str:
+    return f"{count} samples more than an hour ahead of now were not stored"
 
 
 def _counts(frame: pl.DataFrame) -> list[tuple[str, str, int]]:

@@ -18,7 +18,7 @@ from archiver.collect.outcome import Outcome
 from archiver.store import write as store
 
 if TYPE_CHECKING:
-    from archiver.collect.client import Attempt
+    from archiver.collect.attempt import Attempt
     from archiver.collect.shards import Shard
     from archiver.store.archive import Archive
 

@@ -30,6 +30,14 @@ class Faults:
       :meth:`Simulator.transport` it raises ``httpx.ReadTimeout`` when the stall exceeds the
       request's read timeout, and otherwise completes at once).
     - ``cut_rate``: the connection drops partway through the body (no ``# EOF``).
+    - ``trickle_rate``: the body comes one byte every ``trickle_every_s`` seconds (real on a
+      socket only: httpx's per-read timeouts never trip; in-process the body arrives at once).
+    - ``hang_rate``: the request is read and never answered (on a socket, until the server
+      closes; in-process it raises ``httpx.ReadTimeout``).
+    - ``echo_auth_rate``: the body echoes the request's ``Authorization`` header in a line that
+      is not OpenMetrics (a debugging proxy gone wrong): the parse error must not leak it.
+    - ``retry_after``: the ``Retry-After`` value every spurious 429 carries (e.g. ``100000000``),
+      instead of the cycle above.
     - ``malformed_rate``: one line of the body is not OpenMetrics.
     - ``help_first_rate``, ``empty_family_rate``, ``space_after_comma_rate``: legal but unusual
       text (HELP before TYPE, a declared family with no samples, ``, `` between labels).
@@ -41,6 +49,9 @@ class Faults:
     - ``odd_labels_rate``: one extra series whose label value holds quotes, backslashes, a
       newline and non-ASCII text.
     - ``new_metric_rate``: a family that is not in the catalog (nor in ``/v1/descriptors``).
+    - ``far_future_rate``: one sample a century ahead of the window.
+    - ``long_namespace_rate``: one series in a namespace of 60 Cyrillic letters (its escaped
+      partition name is over 255 bytes).
     - ``legacy_names_until_ms``: windows before this instant use the preview's names
       (``frontend_service_request_count``, ``resource_exhausted_cause``, ...).
     """
@@ -53,6 +64,11 @@ class Faults:
     slow_rate: float = 0.0
     slow_stall_s: float = 20.0
     cut_rate: float = 0.0
+    trickle_rate: float = 0.0
+    trickle_every_s: float = 5.0
+    hang_rate: float = 0.0
+    echo_auth_rate: float = 0.0
+    retry_after: str | None = None
     malformed_rate: float = 0.0
     help_first_rate: float = 0.0
     empty_family_rate: float = 0.0
@@ -61,6 +77,8 @@ class Faults:
     stall_minutes: int = 3
     odd_labels_rate: float = 0.0
     new_metric_rate: float = 0.0
+    far_future_rate: float = 0.0
+    long_namespace_rate: float = 0.0
     legacy_names_until_ms: int | None = None
 
     def __post_init__(self) -> None:
@@ -70,5 +88,7 @@ class Faults:
                 raise ValueError(f"Faults.{f.name} must be within 0..1, not {value}")
         if self.stall_minutes < 1:
             raise ValueError("Faults.stall_minutes must be >= 1")
+        if self.trickle_every_s <= 0:
+            raise ValueError("Faults.trickle_every_s must be > 0")
         if self.slow_stall_s < 0:
             raise ValueError("Faults.slow_stall_s must be >= 0")

@@ -33,9 +33,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         headers = {k: v for k, v in self.headers.items()}
         response = self.server.simulator.handle(self.command, self.path, headers)
+        if response.hang:
+            # Read, never answered: wait (bounded) until the server closes.
+            self.server.stopping.wait(3600)
+            self.close_connection = True
+            return
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
+        if response.trickle_s is not None:
+            self._trickle(response.body, response.trickle_s)
+            return
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for piece, stalls in chunks(response):
@@ -50,6 +58,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(b"0\r\n\r\n")
+
+    def _trickle(self, body: bytes, every_s: float) -> None:
+        """The body one byte at a time, with its full Content-Length promised up front."""
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            if self.server.stopping.wait(every_s):
+                break
+        self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

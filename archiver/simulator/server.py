@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,7 +35,14 @@ from archiver.openmetrics import render
 from archiver.simulator.faults import Faults
 from archiver.simulator.model import Account, AccountSpec
 from archiver.simulator.series import mix, salt
-from archiver.simulator.variants import NEW_METRIC, legacy_names, new_metric_rows, odd_label_rows
+from archiver.simulator.variants import (
+    NEW_METRIC,
+    far_future_rows,
+    legacy_names,
+    long_namespace_rows,
+    new_metric_rows,
+    odd_label_rows,
+)
 
 __all__ = ["Faults", "RequestRecord", "SimResponse", "Simulator"]
 
@@ -51,6 +58,7 @@ _CHUNK = 16 * 1024
 # Salts that keep the dice of different faults independent.
 _ERROR, _THROTTLE, _HTML_T, _UNKNOWN, _ODD, _SLOW, _CUT, _BAD, _HELP, _EMPTY, _SPACE = range(11)
 _STALL, _ODD_LABELS, _NEW_METRIC, _WHERE, _WHICH = range(20, 25)
+_TRICKLE, _HANG, _ECHO, _FUTURE, _LONG_NS = range(30, 35)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class SimResponse:
 
     ``cut_at``: the body stops at this byte offset and the connection drops (no end of body).
     ``stall_at``: the body pauses ``stall_s`` seconds at this byte offset.
+    ``trickle_s``: the body comes one byte every this many seconds; ``hang``: nothing comes.
     """
 
     status: int
@@ -82,6 +91,8 @@ class SimResponse:
     cut_at: int | None = None
     stall_at: int | None = None
     stall_s: float = 0.0
+    trickle_s: float | None = None  # one byte every this many seconds
+    hang: bool = False  # never answer
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (case-insensitive), or None."""
@@ -177,6 +188,10 @@ class Simulator:
             extra.append(odd_label_rows(self.account, minute_ms))
         if self._roll(f.new_metric_rate, minute, _NEW_METRIC):
             extra.append(new_metric_rows(self.account, minute_ms))
+        if self._roll(f.far_future_rate, minute, _FUTURE):
+            extra.append(far_future_rows(self.account, minute_ms))
+        if self._roll(f.long_namespace_rate, minute, _LONG_NS):
+            extra.append(long_namespace_rows(self.account, minute_ms))
         if extra:
             frame = pl.concat([frame, *extra], how="vertical")
         if f.legacy_names_until_ms is not None and minute_ms < f.legacy_names_until_ms:
@@ -237,6 +252,7 @@ class Simulator:
                 None,
                 "soon-ish",
             ][style]
+            retry = f.retry_after if f.retry_after is not None else retry
             extra = () if retry is None else (("Retry-After", retry),)
             return _text(429, "rate limit exceeded", *extra), {"fault": "throttle"}
         if self._roll(f.error_rate, counter, _ERROR):
@@ -245,9 +261,19 @@ class Simulator:
         if self._roll(f.html_rate, counter, _HTML_T):
             html = SimResponse(200, (("Content-Type", "text/html; charset=utf-8"),), _HTML)
             return html, {"fault": "html"}
+        if self._roll(f.hang_rate, counter, _HANG):
+            return SimResponse(200, (), b"", hang=True), {"fault": "hang"}
         if path == "/v1/descriptors":
             return self._descriptors(params), {}
-        return self._metrics(params, now, counter)
+        response, record = self._metrics(params, now, counter)
+        if self._roll(f.echo_auth_rate, counter, _ECHO):
+            echo = f'request_header{{authorization="{auth}" 1\n'.encode()
+            response = replace(response, body=echo + response.body)
+            record["fault"] = "echo_auth"
+        if self._roll(f.trickle_rate, counter, _TRICKLE):
+            response = replace(response, trickle_s=f.trickle_every_s)
+            record["fault"] = "trickle"
+        return response, record
 
     def _descriptors(self, params: tuple[tuple[str, str], ...]) -> SimResponse:
         values = dict(params)
@@ -386,6 +412,8 @@ class _Stream(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         timeouts = self.request.extensions.get("timeout", {})
         read_timeout = timeouts.get("read") if isinstance(timeouts, dict) else None
+        if self.response.hang:
+            raise httpx.ReadTimeout("The read operation timed out", request=self.request)
         for piece, stalls in chunks(self.response):
             yield piece
             if stalls and read_timeout is not None and self.response.stall_s > read_timeout:

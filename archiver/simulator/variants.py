@@ -11,13 +11,28 @@ from archiver.openmetrics import escape_label_expr
 from archiver.simulator.model import Account
 from archiver.simulator.series import label_frame
 
-__all__ = ["NEW_METRIC", "ODD_VALUES", "legacy_names", "new_metric_rows", "odd_label_rows"]
+__all__ = [
+    "LONG_NAMESPACE",
+    "NEW_METRIC",
+    "ODD_VALUES",
+    "far_future_rows",
+    "legacy_names",
+    "long_namespace_rows",
+    "new_metric_rows",
+    "odd_label_rows",
+]
 
 #: A family the catalog does not list (the archiver must keep it anyway).
 NEW_METRIC = "temporal_cloud_v1_nexus_operation_success_count"
 
 #: Label values a parser must survive: quotes, backslashes, a newline, non-ASCII.
 ODD_VALUES = ('odd "quoted" queue \\ with\\backslash', "Zahlung\nÄnderung ✓ 日本")
+
+
+#: A namespace whose percent-escaped name is over 255 bytes (60 Cyrillic letters).
+LONG_NAMESPACE = "пространство" * 5 + ".acct1"
+#: How far ahead a far-future sample lies: a century, as a broken exporter once sent.
+FAR_FUTURE_MS = 100 * 365 * 86_400_000
 
 
 def _rows(metric: str, account: Account, labels: dict[str, list[str]], ts_ms: int) -> pl.DataFrame:
@@ -45,6 +60,20 @@ def odd_label_rows(account: Account, ts_ms: int) -> pl.DataFrame:
         },
         ts_ms,
     )
+
+
+def far_future_rows(account: Account, ts_ms: int) -> pl.DataFrame:
+    """One ``workflow_success_count`` sample a century after the window, in namespace 0."""
+    ns = account.namespaces[0]
+    labels = {"temporal_namespace": [ns], "region": [account.regions(ns)[0]]}
+    return _rows("temporal_cloud_v1_workflow_success_count", account, labels, ts_ms + FAR_FUTURE_MS)
+
+
+def long_namespace_rows(account: Account, ts_ms: int) -> pl.DataFrame:
+    """One ``workflow_success_count`` series in :data:`LONG_NAMESPACE`."""
+    region = account.regions(account.namespaces[0])[0]
+    labels = {"temporal_namespace": [LONG_NAMESPACE], "region": [region]}
+    return _rows("temporal_cloud_v1_workflow_success_count", account, labels, ts_ms)
 
 
 def new_metric_rows(account: Account, ts_ms: int) -> pl.DataFrame:
