@@ -8,8 +8,8 @@ so ``archiver config show`` can explain itself.
 from __future__ import annotations
 
 import ipaddress
-import os
 import logging
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -351,6 +351,8 @@ def physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):
         return 0
+
+
 def redact_url(url: str) -> str:
     """``url`` with any user name and password in it replaced by ``***``.
 

@@ -98,6 +98,8 @@ def test_memory_limit_default_and_sizes_the_machine_cannot_give(tmp_path: Path) 
     for bad in ("lots", "12 parsecs", "1MB", f"{ram * 2}B"):
         with pytest.raises(config.ConfigError, match="ARCHIVER_MEMORY_LIMIT"):
             config.load({}, {"ARCHIVER_MEMORY_LIMIT": bad}, none)
+
+
 # -- key hygiene (issue 15 case 5) ---------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ audit reads these rows to tell why any minute is missing, so every run writes th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -166,36 +166,36 @@ def _sent(outcome: str) -> bool:
     )
 
 
-def record_import(
+def record_imports(
     archive: Archive,
+    minutes: Iterable[tuple[datetime, int, Sequence[str]]],
     *,
     scrape_id: str,
     source: str,
     started: float,
     finished: float,
-    outcome: Outcome = Outcome.COMPLETE,
-    sample_count: int = 0,
-    new_samples: int = 0,
-    namespaces_seen: Sequence[str] = (),
-    served_window: int | None = None,
-    target_window: int | None = None,
-    error: str | None = None,
-) -> None:
-    """One ``request = "import"`` row for history brought in from ``source``.
+) -> int:
+    """One ``request = "import"`` row per imported minute; returns how many were written.
 
-    ``source`` names where it came from without credentials, e.g. ``openmetrics:dump.txt`` or
-    ``prometheus:https://prom.example/``. ``served_window``/``target_window`` (epoch ms) say
-    which minute the row vouches for, so the gap audit can count an imported minute as present.
+    ``minutes`` yields (minute, samples, namespaces seen). ``source`` names where they came
+    from without credentials (``openmetrics:dump.txt``, ``prometheus:https://prom.example/``).
+    Each row is filed under its minute's date, where the gap audit looks for that minute's runs.
     """
-    row = _row(scrape_id, "import", started, finished) | {
-        "outcome": str(outcome),
-        "completeness": str(outcome) if outcome.answered else None,
-        "target_window": dt_ms(target_window),
-        "served_window": dt_ms(served_window),
-        "sample_count": sample_count,
-        "new_samples": new_samples,
-        "namespaces_seen": sorted(namespaces_seen),
-        "error": error,
-        "source": source,
-    }
-    store.write_rows(archive, "scrapes", [row], date_field="started")
+    rows = [
+        _row(scrape_id, "import", started, finished)
+        | {
+            "namespaces": None,
+            "metrics": None,
+            "labels": None,
+            "completeness": Outcome.COMPLETE.value,
+            "target_window": minute,
+            "served_window": minute,
+            "sample_count": int(samples),
+            "namespaces_seen": list(namespaces),
+            "source": source,
+        }
+        for minute, samples, namespaces in minutes
+    ]
+    if not rows:
+        return 0
+    return store.write_rows(archive, "scrapes", rows, date_field="target_window")

@@ -4,10 +4,7 @@ gap audit can tell imported, scraped and missing minutes apart."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from archiver.store import write as store
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
@@ -80,37 +77,13 @@ def record_imported_minutes(
     ``counts`` is what :func:`merge_counts` returns. Each row is filed under its minute's date,
     where the gap audit looks for the runs of that minute.
     """
-    rows: list[dict[str, Any]] = [
-        {
-            "scrape_id": import_id,
-            "request": REQUEST,
-            "shard": None,
-            "namespaces": None,
-            "metrics": None,
-            "labels": None,
-            "attempt": 1,
-            "started": _dt(started),
-            "finished": _dt(finished),
-            "status": None,
-            "completeness": "complete",
-            "outcome": "complete",
-            "target_window": minute,
-            "served_window": minute,
-            "sample_count": int(samples),
-            "new_samples": None,
-            "namespaces_seen": list(namespaces),
-            "bytes": None,
-            "error": None,
-            "source": source,
-        }
-        for minute, samples, namespaces in counts.select(
-            "minute", "samples", "namespaces"
-        ).iter_rows()
-    ]
-    if not rows:
-        return 0
-    return store.write_rows(archive, "scrapes", rows, date_field="target_window")
+    from archiver.collect.scrapelog import record_imports
 
-
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    return record_imports(
+        archive,
+        counts.select("minute", "samples", "namespaces").iter_rows(),
+        scrape_id=import_id,
+        source=source,
+        started=started,
+        finished=finished,
+    )
