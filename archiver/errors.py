@@ -11,6 +11,7 @@
     ├── ParseError                     exit 1  the body is not valid OpenMetrics
     ├── StorageError                   exit 1  the archive could not be read or written
     ├── QueryError                     exit 1  DuckDB rejected a query
+    ├── Interrupted                    exit 1  SIGINT/SIGTERM stopped a request mid-way
     ├── IncompleteError                exit 3  data came back truncated or unknown, or gaps found
     └── RateLimitedError               exit 4  the request budget is spent or 429 past the deadline
 
@@ -66,6 +67,10 @@ class StorageError(ArchiverError):
 
 class QueryError(ArchiverError):
     """DuckDB rejected a query."""
+
+
+class Interrupted(ArchiverError):
+    """SIGINT/SIGTERM arrived while a request was on the wire; ``run`` stops on it."""
 
 
 class IncompleteError(ArchiverError):

@@ -16,7 +16,7 @@ from archiver.cli.common import (
     return_freed_memory,
     source_options,
 )
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, Interrupted
 
 
 def _heartbeat(result: Any) -> str:
@@ -59,9 +59,14 @@ def scrape(verbose: bool, **flags: Any) -> None:
 )
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many scrapes.")
 def run(interval: int, count: int | None, **flags: Any) -> None:
-    """Scrape on a schedule until SIGINT/SIGTERM, one heartbeat line per scrape."""
+    """Scrape on a schedule until SIGINT/SIGTERM, one heartbeat line per scrape.
+
+    A signal stops it within a second or two, mid-request included (that minute is logged as
+    `interrupted` and nothing of it is stored).
+    """
     return_freed_memory()  # between scrapes, a sleeping process holds little
     from archiver.collect import schedule
+    from archiver.collect.client import ON_WIRE
 
     settings = load_settings(**flags)
     settings.require_key()
@@ -69,6 +74,9 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
+        if ON_WIRE.is_set():
+            # Cut the request short: its socket read may not return for many seconds.
+            raise Interrupted(f"stopped by {signal.Signals(signum).name} mid-request")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, request_stop)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
+#: Set while a request is on the wire in this process: a signal handler that sees it may
+#: raise :class:`archiver.errors.Interrupted` to cut the request short (``archiver run``).
+ON_WIRE = threading.Event()
 #: Sends of one request before its fault is taken as persistent (the run then ends on it).
 MAX_TRIES = 3
 
@@ -284,6 +288,15 @@ class Client:
         them. This loop checks the total after every piece and gives up when it is spent.
         """
         give_up = time.monotonic() + seconds
+        ON_WIRE.set()
+        try:
+            return self._read(request, params, seconds, give_up)
+        finally:
+            ON_WIRE.clear()
+
+    def _read(
+        self, request: str, params: tuple[tuple[str, str], ...], seconds: float, give_up: float
+    ) -> tuple[int, httpx.Headers, bytes]:
         timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
         with self._http.stream(

@@ -29,6 +29,8 @@ class Outcome(enum.StrEnum):
     SHARE_SPENT = "share_spent"  # not sent: this scrape's own share of the budget ran out
     BACKED_OFF = "backed_off"  # not sent: the same fault failed the last runs; waiting it out
     SKIPPED = "skipped"  # not sent: another scrape held the archive, or the window was stored
+    STUCK = "stuck"  # not sent: another scrape has held the archive past its deadline
+    INTERRUPTED = "interrupted"  # SIGINT/SIGTERM arrived mid-request; nothing of it stored
 
     @property
     def error(self) -> type[errors.ArchiverError] | None:
@@ -72,6 +74,8 @@ _ERRORS: dict[Outcome, type[errors.ArchiverError] | None] = {
     Outcome.PARSE_ERROR: errors.ParseError,
     Outcome.STORAGE_ERROR: errors.StorageError,
     Outcome.BACKED_OFF: errors.ArchiverError,
+    Outcome.STUCK: errors.ArchiverError,
+    Outcome.INTERRUPTED: errors.Interrupted,
 }
 _TRANSIENT = frozenset(
     {Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR}

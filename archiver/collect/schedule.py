@@ -2,8 +2,9 @@
 
 Each tick fires ``settings.phase`` seconds after a minute boundary (``ARCHIVER_PHASE``), so the
 server has flipped to the new window before we ask. A stop request (SIGINT/SIGTERM, set by the
-CLI on ``stop``) is honoured between scrapes and while waiting; a scrape in progress finishes its
-write first, so nothing is left half-written.
+CLI on ``stop``) is honoured between scrapes and while waiting; mid-request the CLI's handler
+raises :class:`~archiver.errors.Interrupted` (only while a request is on the wire, never during a
+write), which ends the loop.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from archiver.collect.scrape import PHASE, ScrapeResult, scrape_once
-from archiver.errors import ArchiverError, ConfigError
+from archiver.errors import ArchiverError, ConfigError, Interrupted
 
 if TYPE_CHECKING:
     import httpx
@@ -72,6 +73,8 @@ def run(
             on_result(scrape_once(settings, clock=clock, sleep=wait, transport=transport, phase=0))
         except ConfigError:
             raise
+        except Interrupted:
+            break  # a stop request cut a request short: nothing half-written, just stop
         except ArchiverError as exc:
             on_error(exc)
         done += 1

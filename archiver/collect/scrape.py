@@ -11,30 +11,34 @@ Descriptors are a named step (:func:`refresh_descriptors_if_due`) run after the 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import filelock
 
 from archiver.collect.attempt import Attempt
+from archiver.collect.backoff import Backoff
 from archiver.collect.budget import Budget
 from archiver.collect.client import Client
+from archiver.collect.fetch import FUTURE_SLACK_MS, Fetch, PieceResult
 from archiver.collect.outcome import Outcome
 from archiver.collect.scrapelog import ScrapeLog
-from archiver.collect.shards import Plan, Shard, split
-from archiver.collect.state import State
-from archiver.errors import ArchiverError, AuthError, ParseError
-from archiver.store import write as store
+from archiver.collect.shards import Plan, Shard
+from archiver.collect.spool import Stored, store_frames
+from archiver.collect.state import State, load_json
+from archiver.errors import ArchiverError, AuthError, Interrupted, ParseError
 from archiver.store.archive import Archive
 
 if TYPE_CHECKING:
     import httpx
-    import polars as pl
 
     from archiver.config import Settings
 
@@ -44,23 +48,13 @@ log = logging.getLogger(__name__)
 #: ``phase`` setting's default): the server flips its window right at the minute plus its
 #: offset, and a request at that instant can get the old window (and miss the new one for good).
 PHASE = 20.0
-#: How many times a stalled answer (an already-stored window) is asked again within one run.
-STALL_RETRIES = 2
+#: Who holds the scrape lock, since when (``_archiver/scrape-holder.json``).
+HOLDER = "scrape-holder.json"
+#: Seconds past a scrape's phase and deadline before its lock counts as stuck.
+STUCK_SLACK = 30.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-
-@dataclass
-class PieceResult:
-    """How one shard of the run ended."""
-
-    shard: Shard
-    outcome: Outcome
-    window: int | None = None  # epoch ms served
-    samples: int = 0
-    error: str | None = None
-    split: bool = False  # truncated, and its children were fetched in its place
 
 
 @dataclass
@@ -103,6 +97,7 @@ class _Run:
     started: float
     log: ScrapeLog
     state: State
+    wait: float = 60.0  # seconds to wait for the archive's write lock
 
     @property
     def deadline(self) -> float:
@@ -125,12 +120,15 @@ def scrape_once(
     sleep: Sleep = time.sleep,
     transport: httpx.BaseTransport | None = None,
     lock_wait: float = 5.0,
+    write_lock_wait: float = 60.0,
     phase: float | None = None,
 ) -> ScrapeResult:
     """Scrape the current window once into the archive; see the module docstring.
 
     ``phase``: wait until this many seconds into the minute before the first request (cron
-    starts us at second 0); default ``settings.phase``; 0 sends at once.
+    starts us at second 0); default ``settings.phase``; 0 sends at once. ``lock_wait``: how
+    long another scrape may hold the archive before this one gives way; ``write_lock_wait``:
+    how long to wait for the write lock before the minute is spooled for the next run.
     """
     settings.require_key()
     archive = Archive.from_settings(settings)
@@ -140,9 +138,10 @@ def scrape_once(
         run_lock = archive.lock("scrape", timeout=lock_wait)
         run_lock.acquire()
     except filelock.Timeout:
-        target = minute_floor(started - settings.offset)
-        return ScrapeResult(scrape_id, target, Outcome.SKIPPED, message="another scrape is running")
+        return _held(settings, archive, scrape_id, started, clock)
     try:
+        holder = {"pid": os.getpid(), "started": started}
+        archive.write_state(HOLDER, json.dumps(holder).encode())
         phase = settings.phase if phase is None else phase
         if phase > 0:
             minute_start = math.floor(started / 60.0) * 60.0
@@ -161,11 +160,35 @@ def scrape_once(
         ) as client:
             run = _Run(
                 settings, archive, client, budget, clock, sleep, started, scrape_log,
-                State.load(archive),
+                State.load(archive), write_lock_wait,
             )  # fmt: skip
             return _scrape_window(run, target)
     finally:
         run_lock.release()
+
+
+def _held(
+    settings: Settings, archive: Archive, scrape_id: str, started: float, clock: Clock
+) -> ScrapeResult:
+    """Another scrape holds the archive: fine while it is within its deadline (exit 0); past
+    it, that scrape is stuck, and saying nothing would hide it from cron's alerting (exit 1)."""
+    target = minute_floor(started - settings.offset)
+    holder = load_json(archive, HOLDER)
+    since = float(holder.get("started", 0.0) or 0.0)
+    if not since or clock() - since <= settings.phase + settings.deadline + STUCK_SLACK:
+        return ScrapeResult(scrape_id, target, Outcome.SKIPPED, message="another scrape is running")
+    when = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = (
+        f"previous scrape stuck since {when} (pid {holder.get('pid', '?')}): it has held the "
+        f"archive past its {settings.deadline:.0f}s deadline; stop that process"
+    )
+    scrape_log = ScrapeLog(archive, scrape_id, settings.labels, target)
+    scrape_log.close(
+        outcome=Outcome.STUCK, started=started, finished=clock(), pieces=0,
+        namespaces=settings.namespaces, metrics=settings.metrics, served_window=None,
+        sample_count=0, new_samples=0, error=message,
+    )  # fmt: skip
+    return ScrapeResult(scrape_id, target, Outcome.STUCK, message=message)
 
 
 def _scrape_window(run: _Run, target: int) -> ScrapeResult:
@@ -179,16 +202,23 @@ def _scrape_window(run: _Run, target: int) -> ScrapeResult:
         run.state.last_served = 0
     if run.state.last_complete_window >= target:
         return _close(run, target, Outcome.SKIPPED, [], message="this window is archived already")
-    fetch = _Fetch(run)
-    error: AuthError | ParseError | None = None
+    backoff = Backoff.load(run.archive, s)
+    if backoff.waiting(run.clock()):
+        return _close(run, target, Outcome.BACKED_OFF, [], message=backoff.message())
+    fetch = Fetch(run)
+    error: AuthError | ParseError | Interrupted | None = None
     try:
         fetch.all(plan)
-    except (AuthError, ParseError) as exc:
+    except (AuthError, ParseError, Interrupted) as exc:
         error = exc  # logged below; nothing of a run with a malformed answer is stored
-    new = 0 if error else store_frames(run.archive, fetch.frames)
+    stored = Stored() if error else store_frames(run.archive, fetch.frames, lock_wait=run.wait)
     outcome = _outcome_of(error) if error else overall(fetch.pieces)
+    if stored.failed:
+        outcome = Outcome.STORAGE_ERROR
     if outcome.answered:  # a failing endpoint gets no more requests from this run
         refresh_descriptors_if_due(run)
+    failure = str(error) if error else _short(fetch.pieces)
+    backoff.after_run(run.archive, outcome, failure, run.clock())
     if outcome is Outcome.COMPLETE:
         run.state.last_complete_window = target
     served = [p.window for p in fetch.pieces if p.window is not None]
@@ -198,119 +228,19 @@ def _scrape_window(run: _Run, target: int) -> ScrapeResult:
         plan.shards = fetch.next_plan
     plan.save(run.archive)
     run.state.save(run.archive)
-    result = _close(run, target, outcome, fetch.pieces, new_samples=new, error=error)
+    result = _close(
+        run, target, outcome, fetch.pieces, new_samples=stored.new, error=error,
+        message=stored.problem(),
+    )  # fmt: skip
     if error is not None:
         raise error
     return result
 
 
 def _outcome_of(error: ArchiverError) -> Outcome:
+    if isinstance(error, Interrupted):
+        return Outcome.INTERRUPTED
     return Outcome.AUTH_ERROR if isinstance(error, AuthError) else Outcome.PARSE_ERROR
-
-
-class _Fetch:
-    """Fetch and parse every piece of the plan for one window."""
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-        self.frames: list[pl.DataFrame] = []
-        self.pieces: list[PieceResult] = []
-        #: the pieces the next run should start from: the ones that worked, and the children
-        #: of any split this run could not afford
-        self.next_plan: list[Shard] = []
-
-    def all(self, plan: Plan) -> None:
-        """Fetch every piece of the plan, splitting truncated ones while the budget allows."""
-        run = self.run
-        queue = list(plan.shards)
-        for _ in range(1_000):  # bounded: each split consumes budget, which runs out first
-            if not queue:
-                break
-            shard = queue.pop(0)
-            piece = self.one(shard, plan)
-            self.pieces.append(piece)
-            if piece.window is None and not piece.outcome.answered:
-                # The fault was tried MAX_TRIES times (or cannot pass): the next piece would
-                # meet it too, and spend the account's budget on it. Stop here.
-                self.next_plan.append(shard)
-                break
-            if piece.outcome is not Outcome.LIMITED:
-                self.next_plan.append(shard)
-                continue
-            children = split(shard, plan.sizes, run.state.known_metrics, run.settings.point_cap)
-            if not children:
-                piece.error = "cannot split further: one metric of one namespace exceeds the cap"
-                self.next_plan.append(shard)
-            elif len(children) + len(queue) > run.budget.remaining():
-                piece.error = (
-                    f"budget too short to split into {len(children)} pieces now; "
-                    "the next scrape starts from them"
-                )
-                self.next_plan.extend(children)
-            else:
-                piece.split = True
-                queue.extend(children)
-        self.next_plan.extend(queue)
-
-    def one(self, shard: Shard, plan: Plan) -> PieceResult:
-        """One piece: fetched, parsed, asked again while the server stalls."""
-        from archiver import openmetrics
-
-        run = self.run
-        params = shard.params(run.settings.labels)
-        piece = PieceResult(shard, Outcome.NETWORK_ERROR)
-        for ask in range(1 + STALL_RETRIES):
-            attempt = run.client.fetch(
-                "metrics", params, deadline=run.deadline, on_attempt=run.on_attempt(shard)
-            )
-            piece.outcome, piece.error = attempt.outcome, attempt.error
-            if attempt.body is None or not attempt.outcome.answered:
-                return piece
-            try:
-                parsed = openmetrics.parse(attempt.body)
-            except ParseError as exc:
-                # The snippet quotes the body, and a server may echo our headers into it.
-                error = ParseError(run.settings.require_key().scrub(str(exc)), exc.line)
-                run.log.amend_last(outcome=Outcome.PARSE_ERROR, error=str(error))
-                raise error from None
-            for name in parsed.families:
-                run.state.note_metric(name)
-            frame, ahead = _drop_future(parsed.samples, run.clock())
-            window = _window_of(frame)
-            piece.window, piece.samples = window, frame.height
-            counts = _counts(frame)
-            plan.sizes.add(counts)
-            run.log.amend_last(
-                served_window=window,
-                sample_count=frame.height,
-                namespaces_seen=sorted({ns for ns, _, _ in counts}),
-                error=_ahead_warning(ahead) if ahead else None,
-            )
-            if ahead:
-                log.warning("%s", _ahead_warning(ahead))
-            self.frames.append(frame)
-            # A stall is the same minute served twice. An older minute never served before is
-            # new data from a server lagging more than `offset`: keep it, do not ask again.
-            stalled = window is not None and window <= run.state.last_served
-            if not stalled:
-                return piece
-            piece.error = "the server served an older window again (stall)"
-            last_try = ask == STALL_RETRIES
-            if last_try or run.clock() + 10.0 >= run.deadline or run.budget.remaining() < 1:
-                return piece
-            run.sleep(10.0)  # the backend stalls for a while; ask again a little later
-        return piece
-
-
-def store_frames(archive: Archive, frames: list[pl.DataFrame]) -> int:
-    """Store the parsed frames under the write lock; how many samples were new."""
-    import polars as pl
-
-    if not frames:
-        return 0
-    samples = pl.concat(frames, how="vertical_relaxed")
-    with archive.lock("write", timeout=60.0):
-        return store.write_samples(archive, samples)
 
 
 def refresh_descriptors_if_due(run: _Run) -> None:
@@ -376,7 +306,7 @@ def _close(
     """Write the run's summary row (and its attempt rows); the result for the caller."""
     windows = [p.window for p in pieces if p.window is not None]
     total = sum(p.samples for p in pieces)
-    message = message or _short(pieces)
+    message = "; ".join(m for m in (message, _short(pieces)) if m)
     requests = run.log.requests
     run.log.close(
         outcome=outcome,
@@ -400,41 +330,6 @@ def _close(
         pieces=pieces,
         message=message,
     )
-
-
-def _window_of(frame: pl.DataFrame) -> int | None:
-    """The minute most samples carry (epoch ms): one odd timestamp cannot move it."""
-    if frame.is_empty():
-        return None
-    minutes = frame.get_column("ts").dt.truncate("1m").dt.epoch("ms")
-    counts = minutes.value_counts(sort=True)
-    top = counts.get_column(counts.columns[-1]).max()
-    modal = counts.filter(counts.get_column(counts.columns[-1]) == top).get_column(minutes.name)
-    return int(modal.max())  # type: ignore[arg-type]
-
-
-#: Samples further ahead of now than this are a server's clock or data gone wrong.
-FUTURE_SLACK_MS = 3_600_000
-
-
-def _drop_future(frame: pl.DataFrame, now: float) -> tuple[pl.DataFrame, int]:
-    """The samples no more than an hour ahead of ``now``, and how many were dropped."""
-    import polars as pl
-
-    limit = int(now * 1000) + FUTURE_SLACK_MS
-    kept = frame.filter(pl.col("ts").dt.epoch("ms") <= limit)
-    return kept, frame.height - kept.height
-
-
-def _ahead_warning(count: int) -> str:
-    return f"{count} samples more than an hour ahead of now were not stored"
-
-
-def _counts(frame: pl.DataFrame) -> list[tuple[str, str, int]]:
-    import polars as pl
-
-    grouped = frame.group_by("namespace", "metric").agg(pl.len())
-    return [(ns or "", m, int(n)) for ns, m, n in grouped.iter_rows()]
 
 
 def _short(pieces: list[PieceResult]) -> str:

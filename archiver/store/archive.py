@@ -57,17 +57,56 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _SAFE = "-_"
 
 
-def escape_partition(value: str | None) -> str:
-    """Encode a partition value so that it is one harmless path segment.
+#: The longest partition directory name (``namespace=`` included) most filesystems allow.
+NAME_MAX = 255
+#: Marks a name too long to store even compactly: ``~<hash>~<head of the name>``.
+_HASHED = "~"
+
+
+def escape_partition(value: str | None, key: str = "namespace") -> str:
+    """Encode a partition value so that it is one harmless path segment of bounded length.
+
+    Percent-encoding (UTF-8) first. A name whose encoding would make ``<key>=<value>`` longer
+    than ``NAME_MAX`` bytes (60 Cyrillic letters do) keeps its non-ASCII letters and digits as
+    UTF-8 instead, which reads back the same through DuckDB, polars and Spark. A name too long
+    even so is stored under ``~<sha256 prefix>~<its head>``: bounded, distinct, and its rows'
+    ``temporal_namespace`` label still holds the full name.
 
     >>> escape_partition("prod.acme1")
     'prod.acme1'
     >>> escape_partition("../etc/passwd")
     '%2E.%2Fetc%2Fpasswd'
+    >>> escape_partition("пространство" * 5 + ".a1") == "пространство" * 5 + ".a1"
+    True
     """
     if not value:
         return NULL_PARTITION
-    escaped = quote(value, safe=_SAFE)
+    room = NAME_MAX - len(key) - 1
+    escaped = _guard(quote(value, safe=_SAFE))
+    if len(escaped) <= room:
+        return escaped
+    compact = _guard("".join(_compact(ch) for ch in value))
+    if len(compact.encode()) <= room:
+        return compact
+    import hashlib
+
+    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+    head = ""
+    for ch in value[:100]:  # a readable head, whole characters only, ~100 bytes at most
+        if len((head + _compact(ch)).encode()) > 100:
+            break
+        head += _compact(ch)
+    return f"{_HASHED}{digest}{_HASHED}{head}"
+
+
+def _compact(ch: str) -> str:
+    # Non-ASCII letters and digits stay literal (1 UTF-8 code point instead of 2-4 escapes).
+    if not ch.isascii() and ch.isalnum():
+        return ch
+    return quote(ch, safe=_SAFE)
+
+
+def _guard(escaped: str) -> str:
     # Dots are safe inside a name, but a leading one makes ".", ".." or a hidden directory.
     if escaped.startswith("."):
         escaped = "%2E" + escaped[1:]
@@ -77,7 +116,7 @@ def escape_partition(value: str | None) -> str:
 
 
 def unescape_partition(segment: str) -> str | None:
-    """Inverse of :func:`escape_partition`."""
+    """Inverse of :func:`escape_partition` (a hashed name comes back as its directory name)."""
     return None if segment == NULL_PARTITION else unquote(segment)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from archiver.errors import StorageError
 from archiver.store import tables as schema
 from archiver.store.archive import Archive
 from archiver.store.tables import COMPACT_WRITE_OPTIONS, SAMPLE_WRITE_OPTIONS, file_range
@@ -73,12 +74,21 @@ def stored_keys(archive: Archive, directory: str, ts_ms: Sequence[int]) -> pl.Da
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
-def write_samples(archive: Archive, samples: pl.DataFrame, *, bulk: bool = False) -> int:
+def write_samples(
+    archive: Archive,
+    samples: pl.DataFrame,
+    *,
+    bulk: bool = False,
+    failed: list[tuple[str | None, str]] | None = None,
+) -> int:
     """Store the samples not stored yet; returns how many were new.
 
     ``samples`` has the parser's columns (series, metric, namespace, labels, ts, value).
     The caller holds ``archive.lock("write")``. ``bulk``: the batch is whole closed days (a
     backfill): write each partition as compaction would, so that it is never rewritten.
+    ``failed``: when given, a partition that cannot be written (a full disk, a name the
+    filesystem refuses) is appended to it as (namespace, error) and the others are still
+    written; without it the first such error is raised.
     """
     if samples.is_empty():
         return 0
@@ -108,15 +118,21 @@ def write_samples(archive: Archive, samples: pl.DataFrame, *, bulk: bool = False
     for date, namespace, start, count, ts_ms in partitions.iter_rows():
         directory = archive.table_dir("samples", date, namespace)
         part = samples.slice(start, count)
-        existing = stored_keys(archive, directory, ts_ms)
-        if existing is not None:
-            part = part.join(existing, on=["series", "ts"], how="anti", maintain_order="left")
-            if part.is_empty():
-                continue
-        # Converted a partition at a time, so one partition's Arrow copy exists at once
-        # (measured on a 30,000-sample scrape: 8 MB less peak than converting it all, 0.1 s more).
-        name = schema.make_filename(stem, min(ts_ms), max(ts_ms))
-        archive.write_parquet(directory, to_arrow_samples(part), name=name, **options)
+        try:
+            existing = stored_keys(archive, directory, ts_ms)
+            if existing is not None:
+                part = part.join(existing, on=["series", "ts"], how="anti", maintain_order="left")
+                if part.is_empty():
+                    continue
+            # Converted a partition at a time, so one partition's Arrow copy exists at once
+            # (measured on a 30,000-sample scrape: 8 MB less peak than converting it all).
+            name = schema.make_filename(stem, min(ts_ms), max(ts_ms))
+            archive.write_parquet(directory, to_arrow_samples(part), name=name, **options)
+        except StorageError as exc:
+            if failed is None:
+                raise
+            failed.append((namespace, str(exc)))
+            continue
         written += part.height
     return written
 

@@ -209,3 +209,138 @@ def test_a_trickling_or_silent_server_is_cut_off_at_the_deadline(
     # Bounded by the 2 s deadline (not httpx's 30 s per read, nor minutes of trickle): the
     # margin is for a loaded machine, the point is that it ends.
     assert took < 8.0, took
+
+
+# -- persistent faults back off across runs (state in the archive) ------------------------------
+
+
+def test_a_broken_endpoint_spends_at_most_a_tenth_of_the_hourly_budget(tmp_path: Path) -> None:
+    sim, clock, settings = make(tmp_path, Faults(error_rate=1.0))
+    outcomes = []
+    for _ in range(3 * 60):  # three hours of cron runs, one a minute
+        outcomes.append(scrape(sim, clock, settings).outcome)
+        clock.now += 60
+    times = sorted(r.time for r in sim.requests)
+    worst = max(sum(1 for t in times if s <= t < s + 3600) for s in times)
+    assert worst <= 18, worst  # 10% of 180
+    assert Outcome.BACKED_OFF in outcomes and outcomes[0] is Outcome.SERVER_ERROR
+    # Every run still leaves its reason in the scrape log, with exit 1.
+    summaries = [r for r in log_rows(settings) if r["request"] == "scrape"]
+    assert len(summaries) == 3 * 60
+    backed = [r for r in summaries if r["outcome"] == "backed_off"]
+    assert (
+        backed and "HTTP 50" in str(backed[0]["error"]) and "next try at" in str(backed[0]["error"])
+    )
+    assert Outcome.BACKED_OFF.exit_code == 1
+    # The first success resets it: the next run after the fault clears and the backoff ends
+    # archives, and so does every minute after it.
+    sim.faults = Faults()
+    clock.now += 3600
+    assert scrape(sim, clock, settings).outcome is Outcome.COMPLETE
+    clock.now += 60
+    assert scrape(sim, clock, settings).outcome is Outcome.COMPLETE
+
+
+def test_changing_the_key_or_endpoint_tries_again_at_once(tmp_path: Path) -> None:
+    sim, clock, settings = make(tmp_path)
+    wrong = config.with_overrides(settings, api_key=config.Secret("wrong-key-123"))
+    from archiver.errors import AuthError
+
+    with pytest.raises(AuthError):
+        scrape(sim, clock, wrong)
+    clock.now += 60
+    assert scrape(sim, clock, wrong).outcome is Outcome.BACKED_OFF
+    assert scrape(sim, clock, settings).outcome is Outcome.COMPLETE  # the fixed key
+
+
+# -- case 8: a lock held past its holder's deadline is reported, not passed over ---------------
+
+
+def test_a_scrape_stuck_past_its_deadline_is_reported(tmp_path: Path) -> None:
+    from archiver.store.archive import Archive
+
+    sim, clock, settings = make(tmp_path)
+    archive = Archive.open(settings.archive)
+    held = archive.lock("scrape")
+    with held:
+        holder = {"pid": 4242, "started": clock.now}
+        archive.write_state("scrape-holder.json", json.dumps(holder).encode())
+        clock.now += 30  # within the holder's phase + deadline: quietly skipped
+        busy = scrape_once(settings, clock=clock, sleep=clock.sleep, lock_wait=0, phase=0)
+        assert busy.outcome is Outcome.SKIPPED and busy.exit_code == 0
+        clock.now += 120  # now far past it
+        stuck = scrape_once(settings, clock=clock, sleep=clock.sleep, lock_wait=0, phase=0)
+    assert stuck.outcome is Outcome.STUCK and stuck.exit_code == 1
+    assert "previous scrape stuck since" in stuck.message and "4242" in stuck.message
+    assert [r["outcome"] for r in log_rows(settings)] == ["stuck"]
+    assert sim.requests == []
+
+
+# -- case 8: a busy write lock spools the minute; case 6: one namespace's error costs only it ---
+
+
+def test_a_minute_that_waited_too_long_for_the_write_lock_is_spooled(tmp_path: Path) -> None:
+    from archiver.store.archive import Archive
+
+    sim, clock, settings = make(tmp_path)
+    archive = Archive.open(settings.archive)
+    with archive.lock("write"):
+        result = scrape_once(
+            settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=0,
+            write_lock_wait=0.01,
+        )  # fmt: skip
+    assert "spooled" in result.message
+    assert list((Path(settings.archive) / "_archiver" / "spool").glob("*.parquet"))
+    assert not list((Path(settings.archive) / "samples").rglob("*.parquet"))
+    clock.now += 60
+    assert scrape(sim, clock, settings).outcome is Outcome.COMPLETE
+    assert not list((Path(settings.archive) / "_archiver" / "spool").glob("*.parquet"))
+    minutes = duckdb.sql(
+        f"SELECT count(DISTINCT ts), count(*) = count(DISTINCT (series, ts)) FROM "
+        f"read_parquet('{settings.archive}/samples/**/*.parquet', hive_partitioning = true)"
+    ).fetchall()
+    assert minutes == [(2, True)]  # the spooled minute and the next one, each once
+
+
+def test_a_long_namespace_is_stored_and_reads_back_exactly(tmp_path: Path) -> None:
+    from archiver.query.connect import connect
+    from archiver.simulator.variants import LONG_NAMESPACE
+
+    sim, clock, settings = make(tmp_path, Faults(long_namespace_rate=1.0))
+    assert scrape(sim, clock, settings).outcome is Outcome.COMPLETE
+    con = connect(settings.archive)
+    names = {row[0] for row in con.sql("SELECT DISTINCT namespace FROM samples").fetchall()}
+    assert LONG_NAMESPACE in names and len(names) == 4
+
+
+def test_one_namespaces_storage_error_costs_only_that_namespace(tmp_path: Path) -> None:
+    sim, clock, settings = make(tmp_path)
+    first = scrape(sim, clock, settings)
+    assert first.outcome is Outcome.COMPLETE
+    date_dir = next((Path(settings.archive) / "samples").iterdir())
+    victim = sorted(date_dir.iterdir())[0]
+    for f in victim.iterdir():
+        f.unlink()
+    victim.rmdir()
+    victim.write_text("a file where the partition directory should be")  # unwritable
+    clock.now += 60
+    result = scrape(sim, clock, settings)
+    assert result.outcome is Outcome.STORAGE_ERROR and result.exit_code == 1
+    namespace = victim.name.removeprefix("namespace=")
+    assert f"namespace {namespace!r}" in result.message
+    assert "the other namespaces were stored" in result.message
+    others = [d for d in date_dir.iterdir() if d.is_dir()]
+    assert others and all(len(list(d.glob("*.parquet"))) == 2 for d in others)
+
+
+# -- case 8: corrupt state files are set aside and rebuilt -------------------------------------
+
+
+@pytest.mark.parametrize("name", ["state.json", "shards.json", "backoff.json"])
+def test_a_state_file_holding_a_list_is_set_aside(tmp_path: Path, name: str) -> None:
+    sim, clock, settings = make(tmp_path)
+    state_dir = Path(settings.archive) / "_archiver"
+    state_dir.mkdir(parents=True)
+    (state_dir / name).write_text("[]")
+    assert scrape(sim, clock, settings).outcome is Outcome.COMPLETE
+    assert list(state_dir.glob(f"{name}.corrupt-*"))
