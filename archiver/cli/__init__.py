@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import click
+from filelock import Timeout
 
 from archiver import __version__
 from archiver.cli import logs
@@ -93,6 +94,21 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A read-only archive, an archive path under a file, a full disk met outside the
+        # library's own checks: still one line naming the path, never a traceback.
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        message = f"storage error{where}: {exc.strerror or exc}: check that the archive is a "
+        log.error("%swritable directory", message, exc_info=debug, extra={"exit_code": 1})
+        sys.exit(1)
+    except Timeout as exc:
+        log.error(
+            "another process held the lock %s too long: try again later, or find that process",
+            exc.lock_file,
+            exc_info=debug,
+            extra={"exit_code": 1},
+        )
+        sys.exit(1)
     except click.Abort:
         log.error("aborted", extra={"exit_code": 1})
         sys.exit(1)

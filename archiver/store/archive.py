@@ -331,7 +331,13 @@ class Archive:
         """The path of ``<root>/_archiver/<name>`` (created on demand for local archives)."""
         directory = self.path(STATE_DIR)
         if self.is_local:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot create {directory}: {exc.strerror or exc}: the archive "
+                    f"({self.uri}) must be a writable directory"
+                ) from exc
         return f"{directory}/{name}"
 
     def read_state(self, name: str) -> bytes | None:
