@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARCHIVE ?= demo-archive
 
-.PHONY: help install demo test lint check bench bench-publish notebooks jupyter clean
+.PHONY: help install demo test lint check bench bench-publish crash notebooks jupyter clean
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,10 @@ bench:  ## benchmarks against the alternatives; writes build/bench/ (untracked)
 
 bench-publish:  ## copy the last full make bench to the tracked BENCHMARKS.md and results.json
 	$(BIN)/python -m benchmarks --publish
+
+crash:  ## 1,000 SIGKILLs at random moments across scrape, compact and retention (~30 min; not in make test)
+	mkdir -p build
+	$(BIN)/python -m tests.store.crash_soak --kills 1000 --out build/crash.json
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
 	$(BIN)/python -m archiver.query.notebooks --archive $(ARCHIVE) --html build/notebooks
