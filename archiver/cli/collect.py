@@ -35,8 +35,9 @@ def _heartbeat(result: Any) -> str:
 def scrape(verbose: bool, **flags: Any) -> None:
     """Scrape the latest minute once (what cron runs every minute).
 
-    Exit codes: 0 archived (or another scrape is running), 1 error, 2 configuration,
-    3 incomplete data, 4 request budget exhausted.
+    Exit codes: 0 archived (or another scrape is running), 1 error (network, server,
+    storage; a fault that persists backs off; a previous scrape stuck past its deadline),
+    2 configuration, 3 incomplete data, 4 rate limited (a 429 or the account's ledger).
     """
     return_freed_memory()
     from archiver.collect.scrape import scrape_once
