@@ -32,8 +32,7 @@ bench-publish:  ## copy the last full make bench to the tracked BENCHMARKS.md an
 	$(BIN)/python -m benchmarks --publish
 
 crash:  ## 1,000 SIGKILLs at random moments across scrape, compact and retention (~30 min; not in make test)
-	mkdir -p build
-	$(BIN)/python -m tests.store.crash_soak --kills 1000 --out build/crash.json
+	$(BIN)/python -m tests.store.crash_soak --kills 1000 --out benchmarks/crash.json
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
 	$(BIN)/python -m archiver.query.notebooks --archive $(ARCHIVE) --html build/notebooks

@@ -267,6 +267,11 @@ def render_markdown(results: dict[str, Any]) -> str:
             extra = _extras(row)
             if extra:
                 lines.append(f"  - {row.get('what')}: {extra}")
+    # `make crash` runs for half an hour, so it is not part of `make bench`: its own section,
+    # written by tests/store/crash_soak.py, is carried over as it stands.
+    crash = HERE / "crash.md"
+    if crash.is_file():
+        lines += ["", crash.read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,10 @@ acknowledged sample there, how many duplicates are visible. After each cycle of 
 archive is repaired (``archiver.store.repair``) and checked again: nothing left behind, no
 duplicates, nothing acknowledged lost. The figures go to stdout as JSON::
 
-    python -m tests.store.crash_soak --kills 1000 [--seed 1] [--out crash.json]
+    python -m tests.store.crash_soak --kills 1000 [--seed 1] [--out benchmarks/crash.json]
+
+With ``--out X.json`` it also writes ``X.md``, the section ``make bench`` carries into
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -290,6 +293,38 @@ def _progress(figures: Figures, began: float) -> None:
     print(f"{done} kills, {time.monotonic() - began:.0f} s: {asdict(figures)}", file=sys.stderr)
 
 
+def markdown(f: Figures, seed: int) -> str:
+    """The BENCHMARKS.md section for one run."""
+    import platform
+
+    kills = sum(f.kills.values())
+    per_kind = ", ".join(f"{k} {n}" for k, n in f.kills.items())
+    return "\n".join(
+        [
+            "## Crash safety (`make crash`, not part of `make bench`)",
+            "",
+            f"{kills} SIGKILLs at random moments ({per_kind}; seed {seed}; "
+            f"{f.seconds / 60:.0f} min on {platform.machine()}, {os.cpu_count()} cores, "
+            f"{date.today()}). Workers: `tests/store/test_crash.py`; checks with plain DuckDB "
+            "`read_parquet('<archive>/samples/**/*.parquet', hive_partitioning = true)` after "
+            f"every kill, and after `repair` at the end of each cycle of {CYCLE} kills.",
+            "",
+            "| check | after a kill | after recovery |",
+            "|---|---|---|",
+            f"| acknowledged samples lost (of {f.acknowledged_samples:,}) | "
+            f"{f.lost_after_kill} | {f.lost_after_recovery} |",
+            f"| duplicate samples visible | {f.duplicates_after_kill} | "
+            f"{f.duplicates_after_recovery} |",
+            f"| plain `**` Hive read failed | {f.unreadable_after_kill} of {kills} kills | "
+            f"{f.unreadable_after_recovery} |",
+            f"| files left behind | — | {f.leftovers_after_recovery} |",
+            "",
+            f"First failing plain read: {f.first_unreadable or 'none'}",
+            "",
+        ]
+    )
+
+
 def main(argv: Iterator[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=1000)
@@ -305,6 +340,7 @@ def main(argv: Iterator[str] | None = None) -> int:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+        args.out.with_suffix(".md").write_text(markdown(figures, args.seed), encoding="utf-8")
     bad = (
         figures.lost_after_recovery
         + figures.duplicates_after_recovery
