@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from datetime import UTC, datetime
@@ -83,7 +84,10 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
         signal.signal(sig, request_stop)
 
     def report_error(exc: ArchiverError) -> None:
-        click.echo(f"scrape failed: {exc}", err=True)
+        # Through logging, so that --log-format json keeps every stderr line one JSON object.
+        logging.getLogger("archiver").error(
+            "scrape failed: %s", exc, extra={"exit_code": exc.exit_code}
+        )
 
     schedule.run(
         settings,
