@@ -130,10 +130,12 @@ def test_unknown_is_retried_within_the_deadline(tmp_path: Path) -> None:
 
 
 def test_auth_error_is_logged_and_raised(tmp_path: Path) -> None:
-    sim, clock, settings = make(tmp_path, key="wrong")
-    with pytest.raises(AuthError, match="check the API key") as info:
+    sim, clock, settings = make(tmp_path, key="not-the-key-123")
+    with pytest.raises(
+        AuthError, match=r"refused the API key .*check TEMPORAL_CLOUD_API_KEY"
+    ) as info:
         scrape(sim, clock, settings)
-    assert "wrong" not in str(info.value)
+    assert "not-the-key-123" not in str(info.value)
     assert [r[1] for r in log(settings)] == ["auth_error", "auth_error"]
 
 
