@@ -63,6 +63,12 @@ def run(
         else:
             stop.wait(seconds)
 
+    def pause(seconds: float) -> None:
+        """A scrape's own waits (retry backoff, a stall): a stop request ends the scrape."""
+        wait(seconds)
+        if stop.is_set():
+            raise Interrupted("stop requested while the scrape waited to retry")
+
     done = 0
     while not stop.is_set() and (count is None or done < count):
         tick = next_tick(clock(), interval, settings.phase)
@@ -70,7 +76,7 @@ def run(
         if stop.is_set():
             break
         try:
-            on_result(scrape_once(settings, clock=clock, sleep=wait, transport=transport, phase=0))
+            on_result(scrape_once(settings, clock=clock, sleep=pause, transport=transport, phase=0))
         except ConfigError:
             raise
         except Interrupted:

@@ -22,8 +22,19 @@ from archiver.simulator.server import Simulator
 KEY = "sk-test-signals-0123"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_run_stops_within_two_seconds_mid_request(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("sig", "faults"),
+    [
+        (signal.SIGTERM, Faults(hang_rate=1.0)),
+        (signal.SIGINT, Faults(hang_rate=1.0)),
+        # a 429 asking for 30 s: the signal lands while the scrape waits to retry
+        (signal.SIGTERM, Faults(throttle_rate=1.0, retry_after="30")),
+    ],
+    ids=["SIGTERM-mid-request", "SIGINT-mid-request", "SIGTERM-in-retry-wait"],
+)
+def test_run_stops_within_two_seconds_mid_request(
+    tmp_path: Path, sig: signal.Signals, faults: Faults
+) -> None:
     arrived = threading.Event()
 
     class Watched(Simulator):
@@ -31,7 +42,7 @@ def test_run_stops_within_two_seconds_mid_request(tmp_path: Path, sig: signal.Si
             arrived.set()
             return super().handle(method, target, headers)
 
-    sim = Watched(Account(AccountSpec.small(seed=3)), api_key=KEY, faults=Faults(hang_rate=1.0))
+    sim = Watched(Account(AccountSpec.small(seed=3)), api_key=KEY, faults=faults)
     with serve(sim, tls=False) as server:
         env = os.environ | {
             "TEMPORAL_CLOUD_API_KEY": KEY,
