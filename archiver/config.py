@@ -105,6 +105,8 @@ class Settings:
     # DuckDB's memory_limit for queries and compaction, e.g. "2GB" (None: see memory_limit())
     memory_limit: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # for an s3:// archive: what to set when no S3 credentials are configured (None: some are)
+    s3_problem: str | None = field(default=None, compare=False, repr=False)
 
     def require_key(self) -> Secret:
         """The API key, or a ConfigError saying how to provide one."""
@@ -151,7 +153,12 @@ _ENV: dict[str, str | None] = {
     "metrics": None,
     "labels": None,
 }
-_TOML_ONLY_FORBIDDEN = {"api_key", "sources"}
+#: further variables a setting is read from when its own is not set, in this order: the AWS
+#: SDKs' own endpoint variables (what MinIO and LocalStack users set already)
+_ENV_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "s3_endpoint": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+}
+_TOML_ONLY_FORBIDDEN = {"api_key", "sources", "s3_problem"}
 _ZERO_ALLOWED = {"phase"}
 _BOOLEANS = {
     "1": True,
@@ -192,9 +199,11 @@ def load(
         raise ConfigError(f"config file {path} does not exist: create it or unset ARCHIVER_CONFIG")
 
     for name, var in _ENV.items():
-        if var and env.get(var):
-            values[name] = _coerce(name, env[var], var)
-            sources[name] = f"env {var}"
+        for candidate in (var, *_ENV_FALLBACKS.get(name, ())) if var else ():
+            if env.get(candidate):
+                values[name] = _coerce(name, env[candidate], candidate)
+                sources[name] = f"env {candidate}"
+                break
 
     for name, value in flags.items():
         if value is None or value == () or value == []:
@@ -206,6 +215,10 @@ def load(
 
     key, key_source = _api_key(env)
     sources["api_key"] = key_source
+    if str(values["archive"]).startswith("s3://"):
+        from archiver.store.archive import s3_credentials_problem
+
+        values["s3_problem"] = s3_credentials_problem(env, env.get("HOME") or str(Path.home()))
     settings = Settings(**values, api_key=key, sources=sources)
     _validate(settings)
     return settings

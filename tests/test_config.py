@@ -166,3 +166,33 @@ def test_a_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("not a certificate\n")
     with pytest.raises(ConfigError, match=r"ARCHIVER_CA_FILE .* is not a PEM"):
         Client("https://example.com", config.Secret("k"), budget=Budget(None), ca_file=str(bad))
+def test_s3_endpoint_from_the_sdks_variables(tmp_path: Path) -> None:
+    """ARCHIVER_S3_ENDPOINT > AWS_ENDPOINT_URL_S3 > AWS_ENDPOINT_URL > archiver.toml."""
+    toml = tmp_path / "archiver.toml"
+    toml.write_text('s3_endpoint = "http://127.0.0.1:1"\n')
+    every = {
+        "ARCHIVER_S3_ENDPOINT": "http://127.0.0.1:2",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:3",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:4",
+    }
+    for dropped, (want, source) in [
+        ((), ("http://127.0.0.1:2", "env ARCHIVER_S3_ENDPOINT")),
+        (("ARCHIVER_S3_ENDPOINT",), ("http://127.0.0.1:3", "env AWS_ENDPOINT_URL_S3")),
+        (
+            ("ARCHIVER_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3"),
+            ("http://127.0.0.1:4", "env AWS_ENDPOINT_URL"),
+        ),
+        (tuple(every), ("http://127.0.0.1:1", str(toml))),
+    ]:
+        env = {k: v for k, v in every.items() if k not in dropped}
+        settings = config.load({}, env, toml)
+        assert (settings.s3_endpoint, settings.sources["s3_endpoint"]) == (want, source)
+
+
+def test_s3_credentials_are_checked_by_config_not_by_the_archive(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path)}
+    assert config.load({"archive": str(tmp_path)}, env).s3_problem is None  # local: no check
+    problem = config.load({"archive": "s3://bucket/prefix"}, env).s3_problem
+    assert problem and "AWS_ACCESS_KEY_ID" in problem and "AWS_ENDPOINT_URL_S3" in problem
+    with_keys = env | {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    assert config.load({"archive": "s3://bucket/prefix"}, with_keys).s3_problem is None

@@ -77,11 +77,10 @@ def _connection(archive: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection to the archive the settings name (flag > env > toml > default)."""
     from archiver.config import memory_limit
     from archiver.query.connect import connect
+    from archiver.store.archive import Archive
 
     settings = load_settings(archive=archive)
-    con = connect(
-        settings.archive, s3_endpoint=settings.s3_endpoint, memory_limit=memory_limit(settings)
-    )
+    con = connect(Archive.from_settings(settings), memory_limit=memory_limit(settings))
     try:
         yield con
     finally:

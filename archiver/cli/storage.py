@@ -13,8 +13,7 @@ from archiver.cli.common import archive_option, load_settings
 def _open(flags: dict[str, Any]) -> Any:
     from archiver.store.archive import Archive
 
-    settings = load_settings(**flags)
-    return Archive.open(settings.archive, s3_endpoint=settings.s3_endpoint)
+    return Archive.from_settings(load_settings(**flags))
 
 
 @click.command()

@@ -141,18 +141,34 @@ class Archive:
     @classmethod
     def from_settings(cls, settings: Settings) -> Archive:
         """The archive the settings name."""
-        return cls.open(settings.archive, s3_endpoint=settings.s3_endpoint, durable=settings.fsync)
+        return cls.open(
+            settings.archive,
+            s3_endpoint=settings.s3_endpoint,
+            s3_problem=settings.s3_problem,
+            durable=settings.fsync,
+        )
 
     @classmethod
-    def open(cls, uri: str, *, s3_endpoint: str | None = None, durable: bool = True) -> Archive:
-        """Resolve ``uri`` (a local path or ``s3://bucket/prefix``) without touching it."""
+    def open(
+        cls,
+        uri: str,
+        *,
+        s3_endpoint: str | None = None,
+        s3_problem: str | None = None,
+        durable: bool = True,
+    ) -> Archive:
+        """Resolve ``uri`` (a local path or ``s3://bucket/prefix``) without touching it.
+
+        ``s3_problem`` is what :func:`archiver.config.load` found missing in the S3 credentials
+        (:func:`s3_credentials_problem`); the archive reads no environment itself.
+        """
         import pyarrow.fs as pafs
 
         if _is_s3(uri):
             bucket_prefix = uri[len("s3://") :].strip("/")
             if not bucket_prefix:
                 raise ConfigError("the S3 archive needs a bucket: use s3://bucket/prefix")
-            fs = _s3_filesystem(s3_endpoint)
+            fs = _s3_filesystem(s3_endpoint, s3_problem)
             return cls(uri=uri.rstrip("/"), fs=fs, base=bucket_prefix, durable=durable)
         if "://" in uri:
             raise ConfigError(
@@ -419,16 +435,15 @@ def s3_credentials_problem(env: Mapping[str, str], home: str) -> str | None:
     return (
         "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
         "or ~/.aws/credentials; on EC2 with an instance role, AWS_EC2_METADATA_DISABLED=false); "
-        "for an S3-compatible server also set ARCHIVER_S3_ENDPOINT"
+        "for an S3-compatible server also set AWS_ENDPOINT_URL_S3 (or ARCHIVER_S3_ENDPOINT)"
     )
 
 
-def _s3_filesystem(endpoint: str | None) -> pafs.FileSystem:
+def _s3_filesystem(endpoint: str | None, problem: str | None) -> pafs.FileSystem:
     import pyarrow.fs as pafs
 
-    # The AWS SDK inside pyarrow reads these same variables; checking them first turns a late,
-    # vague failure into a configuration error that says what to set.
-    problem = s3_credentials_problem(os.environ, os.path.expanduser("~"))
+    # The AWS SDK inside pyarrow reads the credential variables itself; config checked them
+    # first, which turns a late, vague failure into a configuration error saying what to set.
     if problem:
         raise ConfigError(problem)
     kwargs: dict[str, object] = {}

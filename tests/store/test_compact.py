@@ -338,7 +338,7 @@ def test_missing_s3_credentials_say_what_to_set(tmp_path: Path) -> None:
 
     problem = s3_credentials_problem({}, str(tmp_path))
     assert problem is not None and "AWS_ACCESS_KEY_ID" in problem
-    assert "ARCHIVER_S3_ENDPOINT" in problem
+    assert "AWS_ENDPOINT_URL_S3" in problem
     assert s3_credentials_problem({"AWS_PROFILE": "x"}, str(tmp_path)) is None
     assert "AWS_SECRET_ACCESS_KEY" in str(s3_credentials_problem({"AWS_ACCESS_KEY_ID": "a"}, "/"))
     # An instance role, only when the user says the metadata service is there.

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from archiver import config
 from archiver.errors import ConfigError
 from archiver.simulator.model import Account, AccountSpec
 from archiver.store import compact, repair, retention
@@ -148,8 +149,9 @@ def test_missing_credentials_exit_2_naming_what_to_set(
     for name in _AWS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
+    settings = config.load({"archive": "s3://bucket/prefix"}, dict(os.environ))
     with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID"):
-        Archive.open("s3://bucket/prefix")
+        Archive.from_settings(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
         [sys.executable, "-m", "archiver", "compact", "--archive", "s3://bucket/prefix"],
@@ -162,3 +164,27 @@ def test_missing_credentials_exit_2_naming_what_to_set(
     assert done.returncode == 2
     assert "AWS_ACCESS_KEY_ID" in done.stderr and "AWS_SECRET_ACCESS_KEY" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+def test_the_sdks_endpoint_variables_reach_an_s3_compatible_server(
+    s3: str, variable: str, tmp_path: Path
+) -> None:
+    """What MinIO and LocalStack users set already: the CLI finds the server through it."""
+    archive = Archive.open("s3://bucket/sdk", s3_endpoint=s3)
+    with archive.lock("write"):
+        store.write_samples(archive, ACCOUNT.window(T0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")}
+    env[variable] = s3
+    query = "SELECT count(DISTINCT namespace) AS n FROM samples"
+    done = subprocess.run(
+        [sys.executable, "-m", "archiver", "sql", "--archive", "s3://bucket/sdk", query],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == str(ACCOUNT.window(T0)["namespace"].n_unique())
