@@ -14,6 +14,7 @@ import click
 from archiver.cli.common import (
     archive_option,
     load_settings,
+    on_terminal,
     return_freed_memory,
     source_options,
 )
@@ -41,9 +42,18 @@ def scrape(verbose: bool, **flags: Any) -> None:
     2 configuration, 3 incomplete data, 4 rate limited (a 429 or the account's ledger).
     """
     return_freed_memory()
-    from archiver.collect.scrape import scrape_once
+    import time
 
-    result = scrape_once(load_settings(**flags))
+    from archiver.collect.scrape import phase_wait, scrape_once
+
+    settings = load_settings(**flags)
+    wait = phase_wait(time.time(), settings.phase)
+    if verbose and wait >= 1:
+        on_terminal(
+            f"waiting {wait:.0f} s, until {settings.phase:g} s into the minute (ARCHIVER_PHASE), "
+            "before asking for it"
+        )
+    result = scrape_once(settings)
     if verbose or result.outcome == "skipped":
         click.echo(_heartbeat(result))
     result.raise_for_outcome()
@@ -67,6 +77,8 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
     `interrupted` and nothing of it is stored).
     """
     return_freed_memory()  # between scrapes, a sleeping process holds little
+    import time
+
     from archiver.collect import schedule
     from archiver.collect.client import ON_WIRE
 
@@ -89,7 +101,12 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
             "scrape failed: %s", exc, extra={"exit_code": exc.exit_code}
         )
 
-    schedule.run(
+    first = datetime.fromtimestamp(schedule.next_tick(time.time(), interval, settings.phase), UTC)
+    on_terminal(
+        f"scraping {settings.endpoint} into {settings.archive} every {interval} s, the first at "
+        f"{first:%H:%M:%S} UTC; one line per scrape; Ctrl-C stops"
+    )
+    done = schedule.run(
         settings,
         interval=interval,
         stop=stop,
@@ -97,6 +114,7 @@ def run(interval: int, count: int | None, **flags: Any) -> None:
         on_result=lambda r: click.echo(_heartbeat(r)),
         on_error=report_error,
     )
+    on_terminal(f"stopped after {done} scrape{'' if done == 1 else 's'}")
 
 
 @click.command()

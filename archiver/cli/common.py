@@ -74,3 +74,12 @@ def return_freed_memory() -> None:
     inherited = os.environ.get("_RJEM_MALLOC_CONF")
     immediate = "dirty_decay_ms:0,muzzy_decay_ms:0"
     os.environ["_RJEM_MALLOC_CONF"] = f"{inherited},{immediate}" if inherited else immediate
+
+
+def on_terminal(message: str) -> None:
+    """A start or progress line on stderr for someone watching a terminal; nothing under cron
+    or in a pipe (not a TTY), where output is for problems only."""
+    import sys
+
+    if sys.stderr.isatty():
+        click.echo(message, err=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from archiver.cli.common import archive_option, load_settings
+from archiver.cli.common import archive_option, load_settings, on_terminal
 
 
 def _open(flags: dict[str, Any]) -> Any:
@@ -36,6 +36,8 @@ def compact(dates: tuple[datetime, ...], **flags: Any) -> None:
 
     archive = _open(flags)
     wanted = [d.date().isoformat() for d in dates] or None
+    which = ", ".join(wanted) if wanted else "every partition"
+    on_terminal(f"compacting {archive.uri} ({which}); this can take minutes on a large archive")
     report = lib.compact(archive, dates=wanted)
     done = report.compacted
     rows_in = sum(r.rows_in for r in done)

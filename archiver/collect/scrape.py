@@ -113,6 +113,15 @@ class _Run:
         return record
 
 
+def phase_wait(now: float, phase: float) -> float:
+    """Seconds a scrape started at ``now`` waits for ``phase`` seconds into its minute.
+
+    >>> phase_wait(120.0, 20), phase_wait(145.0, 20)
+    (20.0, 0.0)
+    """
+    return max(0.0, math.floor(now / 60.0) * 60.0 + phase - now) if phase > 0 else 0.0
+
+
 def scrape_once(
     settings: Settings,
     *,
@@ -142,11 +151,9 @@ def scrape_once(
     try:
         holder = {"pid": os.getpid(), "started": started}
         archive.write_state(HOLDER, json.dumps(holder).encode())
-        phase = settings.phase if phase is None else phase
-        if phase > 0:
-            minute_start = math.floor(started / 60.0) * 60.0
-            if clock() < minute_start + phase:
-                sleep(minute_start + phase - clock())
+        wait = phase_wait(clock(), settings.phase if phase is None else phase)
+        if wait > 0:
+            sleep(wait)
         budget = Budget(
             archive,
             per_hour=settings.budget_per_hour,

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,67 @@ def test_memory_limit_the_machine_cannot_give_exits_2(
     assert code == 2
     assert "ARCHIVER_MEMORY_LIMIT" in err and "900TB" in err
     assert out == ""
+
+
+def _on_a_terminal(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str, str]:
+    """Run archiver with stderr on a pseudo-terminal (as someone watching it); stdout piped."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "archiver", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        cwd=cwd,
+        text=True,
+    ) as proc:
+        os.close(slave)
+        out, _ = proc.communicate(timeout=timeout)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.returncode, out, b"".join(chunks).decode()
+
+
+def test_compact_says_it_started_on_a_terminal_only(tmp_path: Path) -> None:
+    from tests.helpers import build_archive
+
+    root = build_archive(tmp_path / "archive", minutes=5).root
+    code, out, err = _on_a_terminal(["compact", "--archive", str(root)], tmp_path)
+    assert code == 0 and f"compacting {root} (every partition)" in err
+    assert "compacted" in out
+    piped = subprocess_run(["compact", "--archive", str(root)], tmp_path)
+    assert piped.returncode == 0 and piped.stderr == ""  # under cron: quiet
+
+
+def test_run_says_when_it_starts_and_stops_on_a_terminal(env: Path, tmp_path: Path) -> None:
+    code, out, err = _on_a_terminal(["run", "--interval", "1", "--count", "1"], tmp_path)
+    assert code == 0, err
+    assert "scraping https://127.0.0.1:" in err and "Ctrl-C stops" in err
+    assert "stopped after 1 scrape\r\n" in err or "stopped after 1 scrape\n" in err
+    assert len(out.splitlines()) == 1  # the one heartbeat, on stdout
+
+
+def subprocess_run(args: list[str], cwd: Path) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "archiver", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
