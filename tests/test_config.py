@@ -166,6 +166,8 @@ def test_a_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("not a certificate\n")
     with pytest.raises(ConfigError, match=r"ARCHIVER_CA_FILE .* is not a PEM"):
         Client("https://example.com", config.Secret("k"), budget=Budget(None), ca_file=str(bad))
+
+
 def test_s3_endpoint_from_the_sdks_variables(tmp_path: Path) -> None:
     """ARCHIVER_S3_ENDPOINT > AWS_ENDPOINT_URL_S3 > AWS_ENDPOINT_URL > archiver.toml."""
     toml = tmp_path / "archiver.toml"
