@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import tenacity
@@ -67,6 +68,8 @@ class Client:
     ) -> None:
         check_endpoint(endpoint)
         self._key = api_key
+        # A password inside the endpoint URL is a secret too (a proxy's basic auth).
+        self._url_password = Secret(urlsplit(endpoint).password or "")
         self._budget = budget
         self._clock = clock
         self._sleep = sleep
@@ -117,6 +120,10 @@ class Client:
             max_body_bytes=settings.max_body_bytes,
             transport=transport,
         )
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the key or the endpoint's password (for logs and the scrape log)."""
+        return self._url_password.scrub(self._key.scrub(text))
 
     def close(self) -> None:
         self._http.close()
@@ -220,7 +227,7 @@ class Client:
 
         def done(outcome: Outcome, **kw: Any) -> Attempt:
             if kw.get("error"):
-                kw["error"] = self._key.scrub(kw["error"])
+                kw["error"] = self._scrub(kw["error"])
             return Attempt(request, params, n, started, self._clock(), outcome, **kw)
 
         left = deadline - started
