@@ -67,8 +67,9 @@ def escape_partition(value: str | None, key: str = "namespace") -> str:
     """Encode a partition value so that it is one harmless path segment of bounded length.
 
     Percent-encoding (UTF-8) first. A name whose encoding would make ``<key>=<value>`` longer
-    than ``NAME_MAX`` bytes (60 Cyrillic letters do) keeps its non-ASCII letters and digits as
-    UTF-8 instead, which reads back the same through DuckDB, polars and Spark. A name too long
+    than ``NAME_MAX`` bytes (60 Cyrillic letters do) keeps its printable non-ASCII characters as
+    UTF-8 instead, which reads back the same through DuckDB, polars and Spark: any printable name
+    of up to 61 characters fits. A name too long
     even so is stored under ``~<sha256 prefix>~<its head>``: bounded, distinct, and its rows'
     ``temporal_namespace`` label still holds the full name.
 
@@ -100,8 +101,9 @@ def escape_partition(value: str | None, key: str = "namespace") -> str:
 
 
 def _compact(ch: str) -> str:
-    # Non-ASCII letters and digits stay literal (1 UTF-8 code point instead of 2-4 escapes).
-    if not ch.isascii() and ch.isalnum():
+    # Printable non-ASCII stays literal: at most 4 UTF-8 bytes instead of up to 12 escaped, and
+    # never "/" or "." (ASCII, still escaped). Controls and invisible formatting stay escaped.
+    if not ch.isascii() and ch.isprintable():
         return ch
     return quote(ch, safe=_SAFE)
 

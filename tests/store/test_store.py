@@ -81,6 +81,30 @@ def test_escape_is_one_safe_segment_and_round_trips(value: str) -> None:
     assert unescape_partition(escaped) == value
 
 
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.text(min_size=1, max_size=400)
+    | st.text(
+        st.characters(min_codepoint=0x80, categories=["L", "N", "S", "P"]), min_size=1, max_size=61
+    )
+)
+def test_escape_is_bounded_and_round_trips_whatever_fits(value: str) -> None:
+    """Issue 15 case 6: 60 Cyrillic letters made "name too long". Every name now gets a
+    segment a filesystem takes; every printable name of up to 61 characters, in any script,
+    reads back exactly."""
+    escaped = escape_partition(value)
+    assert len(f"namespace={escaped}".encode()) <= 255
+    assert "/" not in escaped and not escaped.startswith(".")
+    if len(value) <= 61 and value.isprintable():
+        assert unescape_partition(escaped) == value
+
+
+def test_sixty_cyrillic_letters_fit_and_read_back() -> None:
+    name = "пространство" * 5 + ".acct1"
+    escaped = escape_partition(name)
+    assert len(f"namespace={escaped}".encode()) <= 255 and unescape_partition(escaped) == name
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
