@@ -64,12 +64,17 @@ def limit_memory(
     import duckdb
 
     if temp_directory is None:
+        # DuckDB spills to local disk only: for S3, a folder of this host per archive
+        local = os.path.join(tempfile.gettempdir(), "archiver-duckdb", quote(archive.uri, safe=""))
+        temp_directory = local
         if archive.is_local:
             temp_directory = os.path.join(archive.base, STATE_DIR, "tmp", "duckdb")
-        else:  # DuckDB spills to local disk only: a folder of this host per S3 archive
-            temp_directory = os.path.join(
-                tempfile.gettempdir(), "archiver-duckdb", quote(archive.uri, safe="")
-            )
+        # DuckDB creates the last folder only, when it first spills
+        try:
+            os.makedirs(os.path.dirname(temp_directory), exist_ok=True)
+        except OSError:  # a read-only archive: spill on this host instead
+            temp_directory = local
+            os.makedirs(os.path.dirname(temp_directory), exist_ok=True)
     con.execute("SET temp_directory = $dir", {"dir": temp_directory})
     if memory_limit is None:
         from archiver.config import Settings

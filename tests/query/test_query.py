@@ -222,3 +222,17 @@ def test_memory_limit_and_spill_folder(make_archive: Factory) -> None:
     ).row(0)
     assert limit == "286.1 MiB"
     assert spill == str(plan.root / "_archiver" / "tmp" / "duckdb")
+
+
+def test_a_query_past_the_memory_limit_spills_under_the_state_folder(tmp_path: Path) -> None:
+    build_archive(tmp_path, minutes=1)
+    spill = tmp_path / "_archiver" / "tmp" / "duckdb"
+    con = connect(str(tmp_path), memory_limit="64MB")
+    ordered = run_sql(
+        con,
+        "SELECT count(*) AS n, bool_and(i <= next) AS sorted FROM ("
+        "  SELECT i, lead(i) OVER (ORDER BY i) AS next FROM ("
+        "    SELECT hash(range) AS i, repeat('x', 40) AS pad FROM range(3000000) ORDER BY i))",
+    ).row(0)
+    assert ordered == (3_000_000, True)
+    assert spill.is_dir()
