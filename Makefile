@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARCHIVE ?= demo-archive
 
-.PHONY: help install demo test lint check bench bench-publish crash notebooks jupyter clean
+.PHONY: help install demo test lint check bench bench-backlog bench-publish crash notebooks jupyter clean
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ check: lint test  ## what CI runs
 
 bench:  ## benchmarks against the alternatives; writes build/bench/ (untracked)
 	$(BIN)/python -m benchmarks
+
+bench-backlog:  ## backlog report at scale: a month of 10,000 points, a year of rollups (~1 h first run; not in make bench)
+	$(BIN)/python -m benchmarks.bench_backlog
 
 bench-publish:  ## copy the last full make bench to the tracked BENCHMARKS.md and results.json
 	$(BIN)/python -m benchmarks --publish
