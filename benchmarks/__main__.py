@@ -267,11 +267,11 @@ def render_markdown(results: dict[str, Any]) -> str:
             extra = _extras(row)
             if extra:
                 lines.append(f"  - {row.get('what')}: {extra}")
-    # `make crash` runs for half an hour, so it is not part of `make bench`: its own section,
-    # written by tests/store/crash_soak.py, is carried over as it stands.
-    crash = HERE / "crash.md"
-    if crash.is_file():
-        lines += ["", crash.read_text(encoding="utf-8").rstrip()]
+    # Runs that are not part of `make bench` (`make crash` takes half an hour; the body-size
+    # cap run is one command) write their own sections; they are carried over as they stand.
+    for extra in ("crash.md", "body_cap.md"):
+        if (HERE / extra).is_file():
+            lines += ["", (HERE / extra).read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
 
 
