@@ -340,6 +340,17 @@ def markdown(f: Figures, seed: int) -> str:
             "",
             f"First failing plain read: {f.first_unreadable or 'none'}",
             "",
+            *(
+                [
+                    "A failing plain read here is a compaction's work folder "
+                    "(`samples/date=D/_compact-<id>-namespace=N/`) that a kill left where the "
+                    "`**` glob reaches it (issue 15 item 7, compaction's); `repair` (the next "
+                    "compaction) clears it, so the archive reads again after recovery.",
+                    "",
+                ]
+                if "_compact-" in f.first_unreadable
+                else []
+            ),
         ]
     )
 
