@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -321,6 +322,23 @@ def _validate(settings: Settings) -> None:
     memory_limit(settings)
     if settings.ca_file and not Path(settings.ca_file).is_file():
         raise ConfigError(f"CA file {settings.ca_file} does not exist: fix ARCHIVER_CA_FILE")
+    if settings.ca_file:
+        trust_context(settings.ca_file)  # a file that is not PEM fails here, before any wait
+
+
+def trust_context(ca_file: str) -> ssl.SSLContext:
+    """The usual roots plus the extra CA in ``ca_file`` (a private proxy, the simulator)."""
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"ARCHIVER_CA_FILE {ca_file} is not a PEM certificate bundle ({exc}): "
+            "point it at the CA's .pem file"
+        ) from None
+    return context
 
 
 #: The default DuckDB memory limit: this much at most, and a quarter of the machine's RAM.

@@ -9,7 +9,6 @@ the injected clock, so simulated time drives them in tests without real sleeps.
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,8 +29,8 @@ from archiver.collect.attempt import (
     refused,
 )
 from archiver.collect.outcome import Outcome
-from archiver.config import DEFAULT_MAX_BODY_BYTES, Secret, check_endpoint
-from archiver.errors import AuthError, ConfigError, ServerError
+from archiver.config import DEFAULT_MAX_BODY_BYTES, Secret, check_endpoint, trust_context
+from archiver.errors import AuthError, ServerError
 
 if TYPE_CHECKING:
     from archiver.collect.budget import Budget
@@ -77,17 +76,7 @@ class Client:
         self._max_body = max_body_bytes
         verify: Any = True
         if ca_file:
-            import certifi
-
-            # Trust the usual roots plus the extra CA (a private proxy, the simulator).
-            verify = ssl.create_default_context(cafile=certifi.where())
-            try:
-                verify.load_verify_locations(cafile=ca_file)
-            except (ssl.SSLError, OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"ARCHIVER_CA_FILE {ca_file} is not a PEM certificate bundle ({exc}): "
-                    "point it at the CA's .pem file"
-                ) from None
+            verify = trust_context(ca_file)
         self._http = httpx.Client(
             base_url=endpoint.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
