@@ -341,8 +341,9 @@ def trust_context(ca_file: str) -> ssl.SSLContext:
     return context
 
 
-#: The default DuckDB memory limit: this much at most, and a quarter of the machine's RAM.
-DEFAULT_MEMORY_LIMIT = 2 * 1000**3
+#: The default DuckDB memory limit: this much at most (DuckDB holds up to its limit, plus the
+#: process around it: 1.5 GB keeps a report under 2 GB peak RSS), and a quarter of the RAM.
+DEFAULT_MEMORY_LIMIT = 1500 * 1000**2
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
 _SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 #: Below this DuckDB cannot run the reports at all.
@@ -352,7 +353,7 @@ _MIN_MEMORY_LIMIT = 64 * 1000**2
 def memory_limit(settings: Settings) -> str:
     """DuckDB's ``memory_limit`` for queries and compaction, e.g. ``"2000MB"``.
 
-    ``ARCHIVER_MEMORY_LIMIT`` (``512MB``, ``2GB``, ``1.5GiB``), or min(2 GB, a quarter of RAM).
+    ``ARCHIVER_MEMORY_LIMIT`` (``512MB``, ``2GB``, ``1.5GiB``), or min(1.5 GB, a quarter of RAM).
     A size this machine cannot give (more than its RAM, or below 64 MB) is a ConfigError.
     """
     ram = physical_memory()

@@ -78,7 +78,7 @@ GROUP BY namespace, task_queue, task_type, floor(epoch(ts) / 3600);
 -- the same minutes, every column equals the samples' answer except backlog_p95, which needs
 -- the minutes themselves: NULL for a rolled-up hour.
 CREATE OR REPLACE MACRO backlog_rollup_hours(lo, hi, namespaces) AS TABLE
-WITH rows AS (
+WITH rows AS NOT MATERIALIZED (
     SELECT namespace, series, metric, hour, count, min, max, avg
     FROM rollups
     WHERE is_backlog_metric(metric)

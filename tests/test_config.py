@@ -92,7 +92,7 @@ def test_memory_limit_default_and_sizes_the_machine_cannot_give(tmp_path: Path) 
     none = tmp_path / "none.toml"
     ram = config.physical_memory()
     default = config.memory_limit(config.load({}, {}, none))
-    assert default == f"{min(2 * 1000**3, ram // 4) // 1000**2}MB"
+    assert default == f"{min(1500 * 1000**2, ram // 4) // 1000**2}MB"
     set_ = config.load({}, {"ARCHIVER_MEMORY_LIMIT": "1.5GiB"}, none)
     assert config.memory_limit(set_) == f"{int(1.5 * 1024**3) // 1000**2}MB"
     for bad in ("lots", "12 parsecs", "1MB", f"{ram * 2}B"):

@@ -122,7 +122,7 @@ def connect(
 
     Local archives are read through globs over the Hive paths: connecting opens no data file
     beyond the first one each view binds. ``memory_limit`` (a DuckDB size such as ``"2GB"``;
-    None = min(2 GB, a quarter of RAM), see :func:`archiver.config.memory_limit`) caps what
+    None = min(1.5 GB, a quarter of RAM), see :func:`archiver.config.memory_limit`) caps what
     queries hold in memory; beyond it they spill to
     ``temp_directory`` (default ``<archive>/_archiver/tmp/duckdb`` locally, a local temp dir for
     S3). A limit DuckDB cannot take raises :class:`ConfigError` naming ARCHIVER_MEMORY_LIMIT.
