@@ -15,6 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from archiver.history import lineage
+
 __all__ = [
     "BASE_LABELS",
     "LEGACY_LABELS",
@@ -39,17 +41,10 @@ OPTIN_LABELS = (
     "temporal_worker_deployment_name",
 )
 
-#: Names served during the public preview, current name -> old name.
-LEGACY_NAMES = {
-    "temporal_cloud_v1_service_request_count": "temporal_cloud_v1_frontend_service_request_count",
-    "temporal_cloud_v1_service_error_count": "temporal_cloud_v1_frontend_service_error_count",
-    "temporal_cloud_v1_service_request_limit": "temporal_cloud_v1_frontend_rps_limit",
-}
-
-#: Labels renamed since the preview, per metric: current label -> old label.
-LEGACY_LABELS = {
-    "temporal_cloud_v1_resource_exhausted_error_count": {"operation": "resource_exhausted_cause"},
-}
+#: Names served during the public preview, current name -> old name; and labels renamed since
+#: the preview, per metric: current label -> old label (both from archiver/lineage.csv).
+LEGACY_NAMES = lineage.legacy_names()
+LEGACY_LABELS = lineage.legacy_labels()
 
 
 @dataclass(frozen=True)

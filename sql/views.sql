@@ -12,7 +12,8 @@ SELECT
     -- the canonical series identity: metric{k="v",...} with sorted labels
     series,
     date
-FROM _samples_source;
+-- renamed metrics and labels under their current names (lineage.sql)
+FROM _samples_lineage;
 
 CREATE OR REPLACE VIEW scrapes AS
 SELECT * REPLACE (

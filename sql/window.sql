@@ -27,11 +27,17 @@ WHERE request = kind
   AND date >= CAST(window_lo(since) AS DATE) - INTERVAL 1 DAY
   AND date <= CAST(window_hi(until) AS DATE) + INTERVAL 1 DAY;
 
--- Scrape runs (the per-run summary rows) that aimed at or served a minute inside the window.
+-- Scrape runs (the per-run summary rows) that aimed at or served a minute inside the window,
+-- and imported minutes (one 'import' row each, filed under its own date: see
+-- archiver/history/provenance.py), which vouch for their minute as a complete run does.
 CREATE OR REPLACE MACRO window_runs(since, until) AS TABLE
 SELECT
     scrape_id, started, finished, outcome, completeness, target_window, served_window,
     namespaces_seen, error
-FROM window_scrapes(since, until, 'scrape')
+FROM (
+    SELECT * FROM window_scrapes(since, until, 'scrape')
+    UNION ALL BY NAME
+    SELECT * FROM window_scrapes(since, until, 'import')
+)
 WHERE coalesce(target_window, served_window, started) >= window_lo(since)
   AND coalesce(target_window, served_window, started) < window_hi(until);

@@ -31,6 +31,8 @@ class Drift:
     removed: tuple[str, ...] = ()
     changed: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # name, before, after
     first: bool = False  # nothing was archived before
+    #: (old, new, why): a removed and an added metric that look like a rename
+    renamed: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def any(self) -> bool:
@@ -43,6 +45,9 @@ class Drift:
         out = [f"added   {n}" for n in self.added] + [f"removed {n}" for n in self.removed]
         for name, before, after in self.changed:
             out.append(f"changed {name}: dimensions {list(before)} -> {list(after)}")
+        for old, new, why in self.renamed:
+            hint = "" if "lineage" in why else "; if so, add it to archiver/lineage.csv"
+            out.append(f"renamed? {old} -> {new} ({why}{hint})")
         return out or ["no drift since the last snapshot"]
 
 
@@ -86,11 +91,12 @@ def diff(before: dict[str, tuple[str, ...]], after: dict[str, tuple[str, ...]]) 
         for n in sorted(before.keys() & after.keys())
         if before[n] != after[n]
     )
-    return Drift(
-        added=tuple(sorted(after.keys() - before.keys())),
-        removed=tuple(sorted(before.keys() - after.keys())),
-        changed=changed,
-    )
+    from archiver.history.lineage import likely_renames
+
+    added = tuple(sorted(after.keys() - before.keys()))
+    removed = tuple(sorted(before.keys() - after.keys()))
+    renamed = likely_renames({n: before[n] for n in removed}, {n: after[n] for n in added})
+    return Drift(added=added, removed=removed, changed=changed, renamed=tuple(renamed))
 
 
 def refresh(

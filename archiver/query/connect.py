@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archiver.errors import EmptyArchiveError, QueryError
+from archiver.history import lineage
 from archiver.query import sources
 from archiver.store.archive import TABLES, Archive
 
@@ -42,6 +43,7 @@ T = TypeVar("T")
 
 #: Files that define views and macros, in the order they must run.
 _DEFINITIONS = (
+    "lineage.sql",
     "views.sql",
     "macros.sql",
     "window.sql",
@@ -157,6 +159,7 @@ def connect(
         sources.limit_memory(con, arch, memory_limit, temp_directory)
         _ARCHIVES[con] = sources.Sources(arch, present)
         _load_limits(con)
+        lineage.register(con)
 
         def define() -> None:
             _ARCHIVES[con].register(con)

@@ -115,3 +115,25 @@ def test_a_file_that_is_not_openmetrics(tmp_path: Path) -> None:
     path.write_text("# TYPE m gauge\nm 1 1740960000\nhello world\n")
     with pytest.raises(ParseError, match=r"notes.txt: line 3: "):
         import_file(Archive.open(str(tmp_path / "a"), durable=False), str(path))
+
+
+def test_the_gap_audit_covers_imported_minutes(tmp_path: Path, om_file: OmFile) -> None:
+    from datetime import UTC, datetime
+
+    from archiver.query import reports
+
+    path, frame = om_file(10)
+    # The file lacks minute 5 altogether: the audit of the imported span must find it. (A
+    # namespace absent from an imported minute reads as idle: a file cannot tell idle from lost.)
+    minute5 = datetime.fromtimestamp(1_740_960_000 + 5 * 60, UTC)
+    from archiver.openmetrics import render
+
+    path.write_bytes(render(frame.filter(pl.col("ts") != minute5)))
+    import_file(Archive.open(str(tmp_path / "archive"), durable=False), str(path))
+    con = connect(str(tmp_path / "archive"))
+    gaps = reports.gaps(con, since=datetime(2025, 3, 3, tzinfo=UTC), until=None)
+    found = gaps.filter(pl.col("is_gap")).sort("namespace")
+    namespaces = sorted(frame.get_column("namespace").unique().to_list())
+    assert found.select("namespace", "start", "minutes", "reason").rows() == [
+        (ns, minute5, 1, "not_scraped") for ns in namespaces
+    ]
