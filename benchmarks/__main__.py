@@ -81,6 +81,20 @@ BENCHES: dict[str, tuple[str, int, int, str]] = {
         "Before a build, a small day is built both ways and the files compared. Interleaved, "
         "median of 3. Ratio = ours / theirs (lower is better).",
     ),
+    "import": (
+        "benchmarks.bench_import",
+        1,
+        1,
+        "A day of ~2,000 series a minute (2.9M samples; --quick: 2 hours), from the simulator "
+        "and from a generator that is not the simulator, rendered to OpenMetrics files. "
+        "`archiver import openmetrics FILE` in a fresh process against one parse + "
+        "write_samples of a whole file (run on the first 6 hours: it holds its file parsed). "
+        "Then the generator's archive is exported, backfilled with promtool into a TSDB that a "
+        "real prometheus serves on 127.0.0.1, and `archiver import prometheus` reads it back; "
+        "its baseline is `promtool tsdb dump` of the same TSDB. Wall time and peak RSS of each "
+        "child from wait4. One run each (minutes per run); ratio = per-sample time ours / "
+        "theirs (lower is better).",
+    ),
     "cli": (
         "benchmarks.bench_cli",
         15,

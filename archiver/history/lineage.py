@@ -2,7 +2,8 @@
 
 Each row renames a metric (``kind = metric``: ``old`` -> ``new``) or a label of one metric
 (``kind = label``: ``metric`` is the metric's current name); ``effective`` is the first day
-the new name was served (empty when unknown: then every sample under the old name is renamed).
+the new name was served (empty when unknown). The view renames every sample stored under an
+old name, which only occurs before that day, so the date documents the rule.
 The archive stores names as scraped; the ``samples`` view reads them through the table
 (``sql/lineage.sql``), so reports and capacity queries see one series across a rename, and
 ``samples_as_scraped`` shows them as stored. The catalog's ``LEGACY_NAMES``/``LEGACY_LABELS``
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -70,21 +70,30 @@ def legacy_labels() -> dict[str, dict[str, str]]:
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """The tables ``lineage_metrics(old, new, effective)`` and ``lineage_labels(metric, old,
-    new, effective)`` that ``sql/lineage.sql`` joins."""
+    """Set the variables ``sql/lineage.sql`` reads (see the comment at its top)."""
+    metrics = {r.old: r.new for r in renames() if r.kind == "metric"}
+    labels: dict[str, dict[str, str]] = {}
+    for r in renames():
+        if r.kind == "label" and r.metric:
+            labels.setdefault(r.metric, {})[r.old] = r.new
+    old_of = {new: old for old, new in metrics.items()}
+    touched = {*metrics, *labels, *(old_of[m] for m in labels if m in old_of)}
     con.execute(
-        "CREATE TEMP TABLE lineage_metrics (old VARCHAR PRIMARY KEY, new VARCHAR, effective DATE)"
+        "SET VARIABLE lineage_touched = CAST($touched AS VARCHAR[])", {"touched": sorted(touched)}
     )
     con.execute(
-        "CREATE TEMP TABLE lineage_labels "
-        "(metric VARCHAR, old VARCHAR, new VARCHAR, effective DATE, PRIMARY KEY (metric, old))"
+        "SET VARIABLE lineage_metric_new = map(CAST($k AS VARCHAR[]), CAST($v AS VARCHAR[]))",
+        {"k": list(metrics), "v": list(metrics.values())},
     )
-    metrics = [(r.old, r.new, r.effective) for r in renames() if r.kind == "metric"]
-    labels = [(r.metric, r.old, r.new, r.effective) for r in renames() if r.kind == "label"]
-    if metrics:
-        con.executemany("INSERT INTO lineage_metrics VALUES (?, ?, ?)", metrics)
-    if labels:
-        con.executemany("INSERT INTO lineage_labels VALUES (?, ?, ?, ?)", labels)
+    con.execute(
+        # Each {"key": [...], "value": [...]} dict arrives as a DuckDB MAP.
+        "SET VARIABLE lineage_label_maps = "
+        "map(CAST($k AS VARCHAR[]), CAST($v AS MAP(VARCHAR, VARCHAR)[]))",
+        {
+            "k": list(labels),
+            "v": [{"key": list(m), "value": list(m.values())} for m in labels.values()],
+        },
+    )
 
 
 def likely_renames(
@@ -116,7 +125,10 @@ def likely_renames(
             before, after = set(removed[old]), set(added[new])
             if before != after and not (len(before - after) == 1 == len(after - before)):
                 continue
-            common = len(os.path.commonprefix([old, new]))
+            common = next(
+                (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+                min(len(old), len(new)),
+            )
             score = SequenceMatcher(None, old[common:], new[common:]).ratio()
             tail = old.rsplit("_", 2)[-2:] == new.rsplit("_", 2)[-2:]
             if (score >= 0.75 or tail) and (best is None or score > best[0]):

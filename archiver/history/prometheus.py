@@ -6,7 +6,7 @@ in windows, and in each window asks ``query_range`` at a 60 s step, one metric a
 minute's last sample, which for Temporal Cloud's minute-stamped data is the sample itself,
 landed on the minute it belongs to (a plain selector would repeat a sample for the five
 minutes of Prometheus' lookback). Windows are sized to the servers' 11,000 points per series
-and to :data:`POINTS_PER_REQUEST` points per answer.
+and to :data:`POINTS_PER_REQUEST` points per window (all metrics' answers together).
 
 Labels the scraper added (``job``, ``instance``, and any named in ``drop_labels``) are dropped,
 so imported series are the series ``archiver scrape`` stores. Samples go through the scrape's
@@ -93,8 +93,9 @@ def import_prometheus(
         name = labels.get("__name__", "")
         per_metric[name] = per_metric.get(name, 0) + 1
     result.metrics = sorted(per_metric)
-    widest = max(per_metric.values())
-    steps = max(1, min(MAX_POINTS_PER_SERIES, points_per_request // widest))
+    # A window holds every metric's answer at once before it is written: size it by all the
+    # series, so that memory is bounded by points_per_request whatever the time range.
+    steps = max(1, min(MAX_POINTS_PER_SERIES, points_per_request // len(matched)))
     windows = list(range(first_minute, end_minute, steps * STEP_S))
     dropped = frozenset([*DEFAULT_DROP, *drop_labels])
 
