@@ -46,33 +46,15 @@ def cli(ctx: click.Context, log_format: str, debug: bool) -> None:
 def _register() -> None:
     from archiver.cli.collect import config_group, descriptors, run, scrape
     from archiver.cli.demo import demo
-
-    for command in (scrape, run, descriptors, config_group, demo):
-        cli.add_command(command)
-    try:
-        from archiver.cli.report import report, sql
-    except ImportError:  # pragma: no cover - only while the module is being written
-        pass
-    else:
-        cli.add_command(report)
-        cli.add_command(sql)
-    try:
-        from archiver.cli.storage import compact, retention
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        cli.add_command(compact)
-        cli.add_command(retention)
-    try:
-        from archiver.cli.simulate import simulate
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        cli.add_command(simulate)
     from archiver.cli.history import export_group, import_group
+    from archiver.cli.report import report, sql
+    from archiver.cli.simulate import simulate
+    from archiver.cli.storage import compact, retention
 
-    cli.add_command(import_group)
-    cli.add_command(export_group)
+    for command in (scrape, run, descriptors, config_group, demo, report, sql, compact, retention):
+        cli.add_command(command)
+    for command in (simulate, import_group, export_group):
+        cli.add_command(command)
 
 
 _register()

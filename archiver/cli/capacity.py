@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from archiver.cli.report import _connection, _window, _window_options
+from archiver.cli.common import connection, warn_unmatched, window, window_options
 
 if TYPE_CHECKING:
     import polars as pl
@@ -20,7 +20,7 @@ _PARTS = ("summary", "usage", "units", "billable")
 
 
 @click.command()
-@_window_options
+@window_options
 @click.option(
     "--part",
     type=click.Choice(_PARTS),
@@ -48,15 +48,12 @@ def capacity(part: str, bucket: str, plot_dir: str | None, **options: Any) -> No
     """Actions, requests and operations per second against their limits, per namespace."""
     from archiver.query import capacity as cap
     from archiver.query import output as out
-    from archiver.query import reports
 
-    window = _window(options["since"], options["until"])
+    bounds = window(options["since"], options["until"])
     namespaces = options["namespaces"]
-    with _connection(options["archive"]) as con:
-        _, unmatched = reports.resolve_namespaces(con, namespaces)
-        for pattern in unmatched:
-            log.warning("no namespace in the archive matches %r", pattern)
-        scope: dict[str, Any] = {**window, "namespaces": namespaces}
+    with connection(options["archive"]) as con:
+        warn_unmatched(con, namespaces)
+        scope: dict[str, Any] = {**bounds, "namespaces": namespaces}
         functions: dict[str, Callable[..., pl.DataFrame]] = {
             "summary": cap.summary,
             "usage": cap.usage,

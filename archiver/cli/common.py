@@ -1,15 +1,23 @@
-"""What every command shares: the settings options, loaded with the contract's precedence."""
+"""What every command shares: the settings options (loaded with the contract's precedence),
+the report window and output options, and the connection a query command opens."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
+    import duckdb
+
     from archiver import config
+
+log = logging.getLogger("archiver")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +58,94 @@ def source_options(f: F) -> F:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def output_options(*formats: str) -> Callable[[F], F]:
+    """``--format`` (one of ``formats``, the first the default) and ``--output FILE``."""
+
+    def decorate(f: F) -> F:
+        needs_file = " (required for parquet)" if "parquet" in formats else ""
+        f = click.option(
+            "--output",
+            type=click.Path(dir_okay=False),
+            metavar="FILE",
+            help=f"Write to FILE instead of stdout{needs_file}.",
+        )(f)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(list(formats)),
+            default=formats[0],
+            show_default=True,
+            help="Output format.",
+        )(f)
+
+    return decorate
+
+
+def window_options(f: F) -> F:
+    """``--archive``, ``--since``, ``--until``, ``--namespace``, ``--format``, ``--output``:
+    what every report reads."""
+    options = [
+        archive_option,
+        click.option(
+            "--since",
+            metavar="TIME",
+            default="7d",
+            show_default=True,
+            help="Start: ISO date/time (UTC if no zone) or relative (90m, 36h, 7d, 2w).",
+        ),
+        click.option(
+            "--until",
+            metavar="TIME",
+            default="now",
+            show_default=True,
+            help="End (exclusive), same forms as --since.",
+        ),
+        click.option(
+            "--namespace",
+            "namespaces",
+            multiple=True,
+            metavar="PATTERN",
+            help="Only these namespaces (repeatable, * and ? wildcards).",
+        ),
+        output_options("table", "csv", "json", "parquet"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def window(since: str, until: str) -> dict[str, datetime]:
+    """``--since``/``--until`` as the ``since``/``until`` datetimes the reports take."""
+    from archiver import timespec
+
+    start, end = timespec.window(since, until, now=datetime.now(UTC))
+    return {"since": start, "until": end}
+
+
+@contextlib.contextmanager
+def connection(archive: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection to the archive the settings name (flag > env > toml > default)."""
+    from archiver.config import memory_limit
+    from archiver.query.connect import connect
+    from archiver.store.archive import Archive
+
+    settings = load_settings(archive=archive)
+    con = connect(Archive.from_settings(settings), memory_limit=memory_limit(settings))
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def warn_unmatched(con: duckdb.DuckDBPyConnection, namespaces: Sequence[str]) -> None:
+    """Log a warning for each ``--namespace`` pattern that matches nothing in the archive."""
+    from archiver.query import reports
+
+    _, unmatched = reports.resolve_namespaces(con, namespaces)
+    for pattern in unmatched:
+        log.warning("no namespace in the archive matches %r", pattern)
 
 
 def load_settings(**flags: Any) -> config.Settings:

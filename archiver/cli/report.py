@@ -3,95 +3,34 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from archiver.cli.common import archive_option, load_settings
+from archiver.cli.capacity import capacity
+from archiver.cli.common import (
+    archive_option,
+    connection,
+    load_settings,
+    output_options,
+    warn_unmatched,
+    window,
+    window_options,
+)
 from archiver.errors import IncompleteError
 
 if TYPE_CHECKING:
-    import duckdb
     import polars as pl
 
 log = logging.getLogger("archiver")
-F = TypeVar("F", bound=Callable[..., Any])
 
 _PARTS = {
     "cardinality": ("series", "drivers", "contributors", "headroom"),
     "backlog": ("hourly", "trends"),
     "gaps": ("ranges", "coverage", "scrapes"),
 }
-
-
-def _window_options(f: F) -> F:
-    options = [
-        archive_option,
-        click.option(
-            "--since",
-            metavar="TIME",
-            default="7d",
-            show_default=True,
-            help="Start: ISO date/time (UTC if no zone) or relative (90m, 36h, 7d, 2w).",
-        ),
-        click.option(
-            "--until",
-            metavar="TIME",
-            default="now",
-            show_default=True,
-            help="End (exclusive), same forms as --since.",
-        ),
-        click.option(
-            "--namespace",
-            "namespaces",
-            multiple=True,
-            metavar="PATTERN",
-            help="Only these namespaces (repeatable, * and ? wildcards).",
-        ),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(["table", "csv", "json", "parquet"]),
-            default="table",
-            show_default=True,
-            help="Output format.",
-        ),
-        click.option(
-            "--output",
-            type=click.Path(dir_okay=False),
-            metavar="FILE",
-            help="Write to FILE instead of stdout (required for parquet).",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-@contextlib.contextmanager
-def _connection(archive: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection to the archive the settings name (flag > env > toml > default)."""
-    from archiver.config import memory_limit
-    from archiver.query.connect import connect
-    from archiver.store.archive import Archive
-
-    settings = load_settings(archive=archive)
-    con = connect(Archive.from_settings(settings), memory_limit=memory_limit(settings))
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _window(since: str, until: str) -> dict[str, datetime]:
-    from archiver import timespec
-
-    start, end = timespec.window(since, until, now=datetime.now(UTC))
-    return {"since": start, "until": end}
 
 
 def _run(
@@ -109,11 +48,9 @@ def _run(
     from archiver.query import output as out
     from archiver.query import reports
 
-    window = _window(since, until)
-    with _connection(archive) as con:
-        _, unmatched = reports.resolve_namespaces(con, namespaces)
-        for pattern in unmatched:
-            log.warning("no namespace in the archive matches %r", pattern)
+    bounds = window(since, until)
+    with connection(archive) as con:
+        warn_unmatched(con, namespaces)
         functions: dict[str, Callable[..., pl.DataFrame]] = {
             "series": reports.cardinality,
             "drivers": reports.cardinality_drivers,
@@ -126,10 +63,10 @@ def _run(
             "scrapes": reports.failed_scrapes,
         }
         scope = {} if part == "scrapes" else {"namespaces": namespaces}
-        frame = functions[part](con, **window, **scope, **extra)
+        frame = functions[part](con, **bounds, **scope, **extra)
         out.write(frame, fmt, output)
         if ranges and part != "ranges":  # --fail-on-gap always judges the missing minutes
-            frame = reports.gaps(con, **window, namespaces=namespaces)
+            frame = reports.gaps(con, **bounds, namespaces=namespaces)
         return frame
 
 
@@ -139,7 +76,7 @@ def report() -> None:
 
 
 @report.command()
-@_window_options
+@window_options
 @click.option(
     "--part",
     type=click.Choice(_PARTS["cardinality"]),
@@ -164,7 +101,7 @@ def cardinality(point_cap: int | None, part: str, **options: Any) -> None:
 
 
 @report.command()
-@_window_options
+@window_options
 @click.option(
     "--part",
     type=click.Choice(_PARTS["backlog"]),
@@ -178,7 +115,7 @@ def backlog(part: str, **options: Any) -> None:
 
 
 @report.command()
-@_window_options
+@window_options
 @click.option(
     "--part",
     type=click.Choice(_PARTS["gaps"]),
@@ -207,20 +144,7 @@ def gaps(part: str, fail_on_gap: bool, **options: Any) -> None:
 @click.command()
 @click.argument("query")
 @archive_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Write to FILE instead of stdout.",
-)
+@output_options("table", "csv", "json")
 def sql(query: str, archive: str | None, fmt: str, output: str | None) -> None:
     """Run QUERY against the archive's views (samples, scrapes, descriptors, cardinality,
     backlog, gaps, ...). Example: archiver sql "SELECT metric, count(*) FROM samples GROUP BY 1"
@@ -228,9 +152,8 @@ def sql(query: str, archive: str | None, fmt: str, output: str | None) -> None:
     from archiver.query import output as out
     from archiver.query.connect import run_sql
 
-    with _connection(archive) as con:
+    with connection(archive) as con:
         out.write(run_sql(con, query), fmt, output)
 
 
-# Imported by name at the end: archiver.cli.capacity reuses this module's options (a cycle).
-report.add_command(__import__("archiver.cli.capacity", fromlist=["capacity"]).capacity)
+report.add_command(capacity)
