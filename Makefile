@@ -38,7 +38,7 @@ crash:  ## 1,000 SIGKILLs at random moments across scrape, compact and retention
 	$(BIN)/python -m tests.store.crash_soak --kills 1000 --out benchmarks/crash.json
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
-	$(BIN)/python -m archiver.query.notebooks --archive $(ARCHIVE) --html build/notebooks
+	$(BIN)/archiver notebooks run --archive $(ARCHIVE) --html build/notebooks
 
 # The notebooks are jupytext text files: open them as notebooks by default, kernels over
 # encrypted sockets, the server on loopback only. ARCHIVE=... on the command line picks the

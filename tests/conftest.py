@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,10 @@ import pytest
 
 from archiver.simulator import Account, AccountSpec
 from tests.helpers import Plan, build_archive
+
+# Jupyter moves its config/data paths to platformdirs; without this opt-in jupyter_core warns on
+# import, which filterwarnings=error turns into a failure. The CLI sets it the same way.
+os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 
 
 @pytest.fixture(autouse=True)

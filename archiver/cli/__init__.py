@@ -47,13 +47,14 @@ def _register() -> None:
     from archiver.cli.collect import config_group, descriptors, run, scrape
     from archiver.cli.demo import demo
     from archiver.cli.history import export_group, import_group
+    from archiver.cli.notebooks import notebooks_group
     from archiver.cli.report import report, sql
     from archiver.cli.simulate import simulate
     from archiver.cli.storage import compact, retention
 
     for command in (scrape, run, descriptors, config_group, demo, report, sql, compact, retention):
         cli.add_command(command)
-    for command in (simulate, import_group, export_group):
+    for command in (simulate, import_group, export_group, notebooks_group):
         cli.add_command(command)
 
 

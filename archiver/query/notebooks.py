@@ -3,24 +3,19 @@
 The notebooks are stored as jupytext percent-format text (``notebooks/*.py``: diffable, no
 outputs). Each run converts one to a notebook, adds a cell after its ``parameters`` cell that
 sets ``ARCHIVE``, executes it in a ``python3`` kernel (ipykernel's own kernelspec, which runs
-the interpreter running this module) and, with ``html_dir``, writes ``<name>.html``::
+the interpreter running this module) and, with ``html_dir``, writes ``<name>.html``.
+From the shell: ``archiver notebooks run --archive demo-archive --html build/notebooks``.
 
-    python -m archiver.query.notebooks --archive demo-archive --html build/notebooks
+Jupyter warns on import unless ``JUPYTER_PLATFORM_DIRS=1`` is in the environment; library code
+leaves the environment alone, so the CLI and the tests set it.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-# Jupyter moves its config/data paths to platformdirs; without this opt-in jupyter_core warns
-# (DeprecationWarning) on import, which the test suite turns into an error.
-os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 
 __all__ = [
     "NOTEBOOKS",
@@ -30,7 +25,6 @@ __all__ = [
     "execute_many",
     "kernel_config",
     "locate_archive",
-    "main",
     "notebook_dir",
 ]
 
@@ -195,35 +189,3 @@ async def _execute(
         run.html = html_dir / f"{name}.html"
         run.html.write_text(body, encoding="utf-8")
     return run
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: execute every notebook (or ``--only`` some), optionally render HTML."""
-    parser = argparse.ArgumentParser(prog="python -m archiver.query.notebooks", description=__doc__)
-    parser.add_argument("--archive", required=True, help="archive root to read")
-    parser.add_argument("--html", type=Path, help="write <notebook>.html into this directory")
-    parser.add_argument("--only", action="append", choices=NOTEBOOKS, help="repeatable")
-    args = parser.parse_args(argv)
-    if not Path(args.archive).exists():
-        print(
-            f"no archive at {args.archive}: run `make demo` first (it builds demo-archive), "
-            "or pass ARCHIVE=<path> to make notebooks",
-            file=sys.stderr,
-        )
-        return 2
-    from nbclient.exceptions import CellExecutionError
-
-    try:
-        runs = execute_many(args.only or NOTEBOOKS, args.archive, html_dir=args.html)
-    except CellExecutionError as exc:
-        print(f"a notebook failed\n{exc}", file=sys.stderr)
-        return 1
-    for run in runs:
-        where = f" -> {run.html}" if run.html else ""
-        empty = f", {len(run.empty_charts)} without data" if run.empty_charts else ""
-        print(f"{run.name}: {len(run.charts)} chart(s){empty}{where}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,8 +5,10 @@
 - :class:`Simulator` (``server``): the endpoint's behaviour (auth, budget, windows, filters,
   the data-point cap, :class:`Faults`) as a pure handler and an httpx transport.
 - :func:`serve` (``httpd``): the same on a real HTTPS socket with a throwaway CA.
+- :class:`SimulatedClock` (``clock``): time that moves only when slept on, for demos and tests.
 """
 
+from archiver.simulator.clock import SimulatedClock
 from archiver.simulator.faults import Faults
 from archiver.simulator.httpd import Server, serve
 from archiver.simulator.model import Account, AccountSpec
@@ -19,6 +21,7 @@ __all__ = [
     "RequestRecord",
     "Server",
     "SimResponse",
+    "SimulatedClock",
     "Simulator",
     "serve",
 ]

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from archiver import config
 from archiver.collect.scrape import PHASE, ScrapeResult, scrape_once
+from archiver.simulator.clock import SimulatedClock
 from archiver.store import write as store
 from archiver.store.archive import Archive
 
@@ -39,19 +40,6 @@ class DemoSummary:
     scrapes: int
     scraped_samples: int
     outcomes: dict[str, int]
-
-
-class SimulatedClock:
-    """A clock that only moves when someone sleeps on it."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
 
 
 def run_demo(

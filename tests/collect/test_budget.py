@@ -5,19 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from archiver.collect.budget import Budget, Refusal
+from archiver.simulator.clock import SimulatedClock
 from archiver.store.archive import Archive
 
 
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_rolling_hour_limit_and_refill(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SimulatedClock(1_000_000.0)
     budget = Budget(Archive.open(str(tmp_path)), per_hour=5, clock=clock)
     for _ in range(5):
         assert budget.acquire() is None
@@ -30,7 +23,7 @@ def test_rolling_hour_limit_and_refill(tmp_path: Path) -> None:
 
 
 def test_ledger_is_shared_and_survives_restart(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SimulatedClock(1_000_000.0)
     archive = Archive.open(str(tmp_path))
     first, second = (Budget(archive, per_hour=4, clock=clock) for _ in range(2))
     assert first.acquire() is None and second.acquire() is None
@@ -40,7 +33,9 @@ def test_ledger_is_shared_and_survives_restart(tmp_path: Path) -> None:
 
 
 def test_per_run_share(tmp_path: Path) -> None:
-    budget = Budget(Archive.open(str(tmp_path)), per_hour=180, per_run=2, clock=Clock())
+    budget = Budget(
+        Archive.open(str(tmp_path)), per_hour=180, per_run=2, clock=SimulatedClock(1_000_000.0)
+    )
     assert budget.acquire() is None and budget.acquire() is None
     refusal = budget.acquire()
     assert refusal is not None and refusal.kind == "share"
@@ -48,7 +43,7 @@ def test_per_run_share(tmp_path: Path) -> None:
 
 
 def test_corrupt_ledger_means_spent_for_an_hour(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SimulatedClock(1_000_000.0)
     archive = Archive.open(str(tmp_path))
     Path(archive.state_path("ledger.json")).write_text("{not json")
     budget = Budget(archive, per_hour=10, clock=clock)
@@ -58,7 +53,7 @@ def test_corrupt_ledger_means_spent_for_an_hour(tmp_path: Path) -> None:
 
 
 def test_429_blocks_every_process(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SimulatedClock(1_000_000.0)
     archive = Archive.open(str(tmp_path))
     Budget(archive, clock=clock).server_refused(120)
     other = Budget(archive, clock=clock)
@@ -69,7 +64,7 @@ def test_429_blocks_every_process(tmp_path: Path) -> None:
 
 def test_retry_after_blocks_an_hour_at_most(tmp_path: Path) -> None:
     """Issue 15 case 4: `Retry-After: 100000000` once blocked the archive for three years."""
-    clock = Clock()
+    clock = SimulatedClock(1_000_000.0)
     archive = Archive.open(str(tmp_path))
     Budget(archive, clock=clock).server_refused(100_000_000)
     refusal = Budget(archive, clock=clock).acquire()
@@ -79,7 +74,7 @@ def test_retry_after_blocks_an_hour_at_most(tmp_path: Path) -> None:
 
 
 def test_a_years_long_block_left_by_an_older_version_is_capped(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SimulatedClock(1_000_000.0)
     archive = Archive.open(str(tmp_path))
     blocked = clock.now + 100_000_000
     Path(archive.state_path("ledger.json")).write_text(

@@ -10,6 +10,7 @@ import pytest
 from archiver import config
 from archiver.collect.scrape import scrape_once
 from archiver.errors import AuthError, ParseError
+from archiver.simulator.clock import SimulatedClock
 from archiver.simulator.faults import Faults
 from archiver.simulator.model import Account, AccountSpec
 from archiver.simulator.server import RequestRecord, Simulator
@@ -17,23 +18,10 @@ from archiver.simulator.server import RequestRecord, Simulator
 T0 = 1_764_000_000.0  # a minute boundary
 
 
-class Clock:
-    """Simulated time: moves only when slept on."""
-
-    def __init__(self, now: float = T0 + 20) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-
 def make(
     tmp_path: Path, *, faults: Faults | None = None, point_cap: int = 30_000, key: str = "k"
-) -> tuple[Simulator, Clock, config.Settings]:
-    clock = Clock()
+) -> tuple[Simulator, SimulatedClock, config.Settings]:
+    clock = SimulatedClock(T0 + 20)
     sim = Simulator(
         Account(AccountSpec.small(seed=3)),
         api_key="k",
@@ -49,7 +37,7 @@ def metric_requests(sim: Simulator) -> list[RequestRecord]:
     return [r for r in sim.requests if r.path == "/v1/metrics"]
 
 
-def scrape(sim: Simulator, clock: Clock, settings: config.Settings) -> object:
+def scrape(sim: Simulator, clock: SimulatedClock, settings: config.Settings) -> object:
     return scrape_once(settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=0)
 
 

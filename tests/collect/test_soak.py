@@ -22,6 +22,7 @@ from archiver.collect.scrape import scrape_once
 from archiver.errors import ArchiverError, ParseError
 from archiver.query import connect as query
 from archiver.query import reports
+from archiver.simulator.clock import SimulatedClock
 from archiver.simulator.faults import Faults
 from archiver.simulator.model import Account, AccountSpec
 from archiver.simulator.server import Simulator
@@ -30,20 +31,9 @@ T0 = 1_764_028_800.0  # 2025-11-25 00:00 UTC
 MINUTES = int(__import__("os").environ.get("SOAK_MINUTES", 24 * 60))
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-
 @pytest.mark.slow
 def test_a_day_of_cron_runs_keeps_every_promise(tmp_path: Path) -> None:
-    clock = Clock(T0)
+    clock = SimulatedClock(T0)
     faults = Faults(
         error_rate=0.03,
         throttle_rate=0.01,

@@ -3,13 +3,14 @@ still runs (saying what is missing) on an archive with one namespace, one day an
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-# first: it opts in to Jupyter's platformdirs paths before any Jupyter module is imported
+from archiver.cli import main
 from archiver.query.notebooks import NOTEBOOKS, NotebookRun, execute_many
 from archiver.store import write as store
 from archiver.store.archive import Archive
@@ -108,3 +109,26 @@ def test_kernel_prints_no_warning(tmp_path: Path, capfd: pytest.CaptureFixture[s
     execute_many(["backlog_health"], _simulated(tmp_path / "archive", days=1), timeout=120)
     _, err = capfd.readouterr()
     assert "WARNING" not in err, err
+
+
+def test_the_cli_runs_a_notebook_and_writes_its_html(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _simulated(tmp_path / "archive", days=1)
+    html = tmp_path / "html"
+    args = ["--archive", str(root), "--only", "backlog_health", "--html", str(html)]
+    main(["notebooks", "run", *args])  # returns on success; errors exit
+    out = capsys.readouterr().out.strip()
+    line = r"backlog_health: [1-9][0-9]* chart\(s\) -> \S+backlog_health\.html"
+    assert re.fullmatch(line, out), out
+    assert "<img" in (html / "backlog_health.html").read_text(encoding="utf-8")
+
+
+def test_the_cli_refuses_a_missing_archive_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["notebooks", "run", "--archive", str(tmp_path / "nowhere")])
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no archive at" in err[0] and "archiver demo" in err[0]

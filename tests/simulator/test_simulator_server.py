@@ -13,18 +13,11 @@ import pytest
 from archiver.errors import ParseError
 from archiver.openmetrics import parse
 from archiver.simulator import Account, AccountSpec, Faults, Simulator
+from archiver.simulator.clock import SimulatedClock
 from archiver.simulator.variants import NEW_METRIC, ODD_VALUES
 
 T0 = 1_700_000_037.0  # 37 s into a minute
 KEY = {"Authorization": "Bearer sim-key"}
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +35,7 @@ def get(sim: Simulator, path: str = "/v1/metrics", **params: object) -> httpx.Re
 
 
 def test_window_is_minute_aligned_two_minutes_behind(account: Account) -> None:
-    clock = Clock()
+    clock = SimulatedClock(T0)
     sim = Simulator(account, clock=clock)
     r = get(sim)
     assert r.status_code == 200
@@ -59,7 +52,11 @@ def test_window_is_minute_aligned_two_minutes_behind(account: Account) -> None:
 
 def test_label_sets_come_in_the_services_order_not_sorted(account: Account) -> None:
     # The reference writes namespace first and region last; the archive keeps them sorted.
-    lines = [ln for ln in get(Simulator(account, clock=Clock())).text.splitlines() if "{" in ln]
+    lines = [
+        ln
+        for ln in get(Simulator(account, clock=SimulatedClock(T0))).text.splitlines()
+        if "{" in ln
+    ]
     names = [
         [p.split("=")[0] for p in ln[ln.index("{") + 1 : ln.index("}")].split(",")] for ln in lines
     ]
@@ -69,9 +66,9 @@ def test_label_sets_come_in_the_services_order_not_sorted(account: Account) -> N
 
 
 def test_timestamps_in_seconds_or_milliseconds(account: Account) -> None:
-    line = get(Simulator(account, clock=Clock())).text.splitlines()[2]
+    line = get(Simulator(account, clock=SimulatedClock(T0))).text.splitlines()[2]
     assert len(line.rsplit(" ", 1)[1]) == 10
-    line = get(Simulator(account, clock=Clock(), ts_unit="ms")).text.splitlines()[2]
+    line = get(Simulator(account, clock=SimulatedClock(T0), ts_unit="ms")).text.splitlines()[2]
     assert len(line.rsplit(" ", 1)[1]) == 13
 
 
@@ -81,7 +78,7 @@ def test_timestamps_in_seconds_or_milliseconds(account: Account) -> None:
      ({"Authorization": "Bearer reader"}, 403, "Forbidden")],
 )  # fmt: skip
 def test_auth(account: Account, headers: dict[str, str], status: int, text: str) -> None:
-    sim = Simulator(account, clock=Clock(), forbidden_keys=["reader"])
+    sim = Simulator(account, clock=SimulatedClock(T0), forbidden_keys=["reader"])
     with httpx.Client(transport=sim.transport(), base_url="https://sim.test") as c:
         r = c.get("/v1/metrics", headers=headers)
     assert r.status_code == status
@@ -90,7 +87,7 @@ def test_auth(account: Account, headers: dict[str, str], status: int, text: str)
 
 
 def test_namespace_wildcards_and_metric_filters(account: Account) -> None:
-    sim = Simulator(account, clock=Clock())
+    sim = Simulator(account, clock=SimulatedClock(T0))
     first = account.namespaces[0]
     prefix = first.split("-")[0] + "-*"
     got = parse(get(sim, namespaces=prefix).content).samples
@@ -105,12 +102,12 @@ def test_namespace_wildcards_and_metric_filters(account: Account) -> None:
 
 @pytest.mark.parametrize("pattern", ["Prod-*", "prod_x", "prod?", "a b"])
 def test_odd_namespace_patterns_are_refused(account: Account, pattern: str) -> None:
-    assert get(Simulator(account, clock=Clock()), namespaces=pattern).status_code == 422
+    assert get(Simulator(account, clock=SimulatedClock(T0)), namespaces=pattern).status_code == 422
 
 
 def test_cap_truncates_and_a_metric_split_adds_up(account: Account) -> None:
-    whole = parse(get(Simulator(account, clock=Clock())).content).samples
-    sim = Simulator(account, clock=Clock(), point_cap=200)
+    whole = parse(get(Simulator(account, clock=SimulatedClock(T0))).content).samples
+    sim = Simulator(account, clock=SimulatedClock(T0), point_cap=200)
     r = get(sim)
     assert r.headers["x-completeness"] == "limited"
     truncated = parse(r.content)
@@ -124,7 +121,7 @@ def test_cap_truncates_and_a_metric_split_adds_up(account: Account) -> None:
 
 
 def test_mid_account_full_scrape_is_limited_at_30k() -> None:
-    sim = Simulator(Account(AccountSpec.mid()), clock=Clock())
+    sim = Simulator(Account(AccountSpec.mid()), clock=SimulatedClock(T0))
     r = get(sim)
     assert r.headers["x-completeness"] == "limited"
     assert parse(r.content).samples.height == 30_000
@@ -132,7 +129,7 @@ def test_mid_account_full_scrape_is_limited_at_30k() -> None:
 
 
 def test_budget_180_per_rolling_hour_then_429(account: Account) -> None:
-    clock = Clock()
+    clock = SimulatedClock(T0)
     sim = Simulator(account, clock=clock)
     with client(sim) as c:
         for i in range(180):
@@ -152,7 +149,7 @@ def test_budget_180_per_rolling_hour_then_429(account: Account) -> None:
 
 
 def test_descriptors_pagination_covers_the_catalog(account: Account) -> None:
-    sim = Simulator(account, clock=Clock())
+    sim = Simulator(account, clock=SimulatedClock(T0))
     names: list[str] = []
     with client(sim) as c:
         first = c.get("/v1/descriptors").json()
@@ -173,8 +170,8 @@ def test_descriptors_pagination_covers_the_catalog(account: Account) -> None:
 # -- faults -------------------------------------------------------------------------------
 
 
-def faulty(account: Account, clock: Clock | None = None, **knobs: object) -> Simulator:
-    return Simulator(account, clock=clock or Clock(), faults=Faults(**knobs))  # type: ignore[arg-type]
+def faulty(account: Account, clock: SimulatedClock | None = None, **knobs: object) -> Simulator:
+    return Simulator(account, clock=clock or SimulatedClock(T0), faults=Faults(**knobs))  # type: ignore[arg-type]
 
 
 def test_faults_default_off_and_rates_validated() -> None:
@@ -208,7 +205,7 @@ def test_html_error_page_with_200(account: Account) -> None:
 
 
 def test_unknown_drops_one_region(account: Account) -> None:
-    whole = parse(get(Simulator(account, clock=Clock())).content).samples
+    whole = parse(get(Simulator(account, clock=SimulatedClock(T0))).content).samples
     r = get(faulty(account, unknown_rate=1.0))
     assert r.headers["x-completeness"] == "unknown"
     part = parse(r.content).samples
@@ -245,7 +242,7 @@ def test_malformed_line_fails_parsing(account: Account) -> None:
 
 
 def test_legal_variations_still_parse(account: Account) -> None:
-    plain = parse(get(Simulator(account, clock=Clock())).content).samples
+    plain = parse(get(Simulator(account, clock=SimulatedClock(T0))).content).samples
     r = get(faulty(account, help_first_rate=1.0, space_after_comma_rate=1.0, empty_family_rate=1))
     assert r.text.startswith("# HELP ")
     assert '", region=' in r.text
@@ -282,14 +279,14 @@ def test_legacy_names_before_the_rename(account: Account) -> None:
     )
 
 
-def served_windows(sim: Simulator, clock: Clock, minutes: int) -> Iterator[int]:
+def served_windows(sim: Simulator, clock: SimulatedClock, minutes: int) -> Iterator[int]:
     for i in range(minutes):
         clock.now = T0 + 60 * i
         yield int(parse(get(sim).content).samples["ts"].dt.epoch("s")[0]) // 60
 
 
 def test_stall_repeats_a_window_then_skips_ahead(account: Account) -> None:
-    clock = Clock()
+    clock = SimulatedClock(T0)
     sim = faulty(account, clock, stall_rate=1.0, stall_minutes=3)
     windows = list(served_windows(sim, clock, 12))
     assert any(a == b for a, b in itertools.pairwise(windows))  # repeated
