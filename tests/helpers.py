@@ -1,9 +1,10 @@
 """Test archives built from a compact description, in the exact layout the collector writes.
 
-``make_archive(tmp_path, ...)`` scrapes a made-up account minute by minute: each minute one
+``build_archive(tmp_path, ...)`` scrapes a made-up account minute by minute: each minute one
 scrape run (one ``metrics`` request row plus its ``scrape`` summary row in the scrape log) and,
-when the run stores data, one sample file per (date, namespace), named and stamped like
-``archiver.store.write`` names them. Faults are planted per minute index with ``runs``.
+when the run stores data, its samples, both written through ``archiver.store.write`` (the
+collector's writers: file names, stamps and dedup are theirs). Faults are planted per minute
+index with ``runs``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from archiver.openmetrics import series_text
-from archiver.store import tables as schema
+from archiver.store import write as store
 from archiver.store.archive import Archive
 
 T0 = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
@@ -90,37 +89,25 @@ def standard_series(
 
 
 def _write_samples(archive: Archive, rows: list[tuple[Series, datetime, float]]) -> None:
-    by_part: dict[tuple[str, str], list[tuple[Series, datetime, float]]] = {}
-    for row in rows:
-        by_part.setdefault((row[1].date().isoformat(), row[0].namespace), []).append(row)
-    for (date, ns), part in sorted(by_part.items()):
-        part.sort(key=lambda r: (series_text(r[0].metric, r[0].labels), r[1]))
-        table = pa.Table.from_pydict(
-            {
-                "series": [series_text(s.metric, s.labels) for s, _, _ in part],
-                "metric": [s.metric for s, _, _ in part],
-                "labels": [list(s.labels.items()) for s, _, _ in part],
-                "ts": [ts for _, ts, _ in part],
-                "value": [v for _, _, v in part],
-            },
-            schema=schema.SAMPLES,
-        ).replace_schema_metadata({schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)})
-        lo = int(min(r[1] for r in part).timestamp() * 1000)
-        hi = int(max(r[1] for r in part).timestamp() * 1000)
-        archive.write_parquet(
-            archive.table_dir("samples", date, ns),
-            table,
-            name=schema.make_filename("part", lo, hi),
-            compression="zstd",
-        )
+    """Through the collector's own writer: its naming, stamping, sorting and dedup."""
+    import polars as pl
 
+    from archiver.openmetrics import SAMPLES_SCHEMA
 
-def _write_log(archive: Archive, rows: list[dict[str, Any]]) -> None:
-    date = rows[0]["started"].date().isoformat()
-    table = pa.Table.from_pylist(rows, schema=schema.SCRAPES).replace_schema_metadata(
-        {schema.SCHEMA_VERSION_KEY: str(schema.SCHEMA_VERSION)}
+    frame = pl.DataFrame(
+        {
+            "series": [series_text(s.metric, s.labels) for s, _, _ in rows],
+            "metric": [s.metric for s, _, _ in rows],
+            "namespace": [s.namespace for s, _, _ in rows],
+            "labels": [
+                [{"key": k, "value": s.labels[k]} for k in sorted(s.labels)] for s, _, _ in rows
+            ],
+            "ts": [ts for _, ts, _ in rows],
+            "value": [v for _, _, v in rows],
+        },
+        schema=SAMPLES_SCHEMA,
     )
-    archive.write_parquet(archive.table_dir("scrapes", date), table, stem="log", compression="zstd")
+    store.write_samples(archive, frame)
 
 
 _STATUS = {
@@ -227,7 +214,7 @@ def build_archive(
         ]
         if outcome == "skipped":
             log = log[1:]
-        _write_log(archive, log)
+        store.write_rows(archive, "scrapes", log, date_field="started")
     return plan
 
 
