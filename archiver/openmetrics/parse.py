@@ -6,36 +6,20 @@ handful of passes in Rust, never a Python object per sample.
 
 from __future__ import annotations
 
-import re
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, NoReturn
 
 import polars as pl
 
 from archiver.errors import ParseError
+from archiver.openmetrics import grammar
 from archiver.openmetrics.batch import LABEL, SAMPLES_SCHEMA, ParsedScrape, from_offsets
 
 __all__ = ["parse"]
 
-
-# The patterns are written in the common subset of Rust's regex crate (what polars runs) and
-# Python's re (used only to explain the first bad line), with explicit [0-9] because \d means
-# any Unicode digit in both.
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
-# Only the three escapes OpenMetrics defines; anything else after a backslash is an error.
-_QUOTED = r'"(?:[^"\\\n]|\\[\\"n])*"'
-_WS = r"[ \t]*"
-_PAIR = rf"{_LABEL_NAME}{_WS}={_WS}{_QUOTED}"
-_BLOCK = rf"{_WS}(?:{_PAIR}{_WS}(?:,{_WS}{_PAIR}{_WS})*,?{_WS})?"
-_VALUE = r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|inf(?:inity)?))"
-_TS = r"[0-9]+(?:\.[0-9]+)?"
-_SAMPLE = (
-    rf"^(?P<metric>{_NAME})(?:\{{(?P<block>{_BLOCK})\}})?"
-    rf"[ \t]+(?P<value>{_VALUE})[ \t]+(?P<ts>{_TS}){_WS}$"
-)
-_DECLARATION = rf"^# (?:TYPE[ \t]+({_NAME})[ \t]+\S.*|HELP[ \t]+({_NAME})(?:[ \t].*)?)$"
 
 #: Seconds and milliseconds since 1970 overlap nowhere near the present: 1e11 s is the year
 #: 5138 and 1e11 ms is 1973, so the magnitude tells the unit.
@@ -43,12 +27,13 @@ _MS_THRESHOLD = 1e11
 #: 9999-12-31T23:59:59.999Z; later timestamps are nonsense, and would overflow datetime.
 _MAX_MS = 253_402_300_799_999
 _SNIPPET = 60
-#: Sample lines per block, and how many blocks are parsed at once. Blocks stand alone, and
-#: polars runs many string kernels on one thread per column, so a second block in flight keeps
-#: the other core busy. Measured on a 30,000-sample body parsed cold, as a cron scrape parses
-#: it: 0.145 s a block at a time, 0.123 s two at a time; the scrape's peak RSS is 188 MB either
-#: way (one block of all lines: 207 MB).
-_BLOCK_LINES = 8_192
+#: Bytes of body per block (cut at a line end), and how many blocks are parsed at once. Each
+#: block is cut into lines and parsed on its own, so the lines of the whole body never exist
+#: at once: only the parsed samples grow with the body. Blocks stand alone, and polars runs
+#: many string kernels on one thread per column, so a second block in flight keeps the other
+#: core busy. Measured on a 50,000-sample body (11 MB) parsed cold, as a cron scrape parses
+#: it: see the parse and scrape benchmarks (BENCHMARKS.md) for the time and peak RSS.
+_BLOCK_BYTES = 1 << 20
 _BLOCKS_AT_ONCE = 2
 #: ``pl.read_csv`` options that read a body as one string column of lines.
 _AS_LINES: dict[str, Any] = {
@@ -74,38 +59,55 @@ def parse(body: bytes) -> ParsedScrape:
     (('m{a="1",b="2"}', 4.5), True)
     """
     _check_text(body)
-    # polars' CSV reader, with no quoting and a separator that cannot occur (NUL is refused),
-    # cuts the body into lines in parallel straight from the bytes: CRLF ends a line, a blank
-    # line is a null, and no copy of the body passes through a Python str.
-    lines = pl.read_csv(body, **_AS_LINES) if body else pl.DataFrame(schema=_AS_LINES["schema"])
-    frame = lines.with_row_index("lineno", offset=1).filter(pl.col("line").str.len_bytes() > 0)
-    is_comment = pl.col("line").str.starts_with("#")
-    comments = frame.filter(is_comment)
-
     errors: list[tuple[int, str]] = []
-    eof_at = _eof_line(comments)
-    if eof_at is not None:
-        after = (
-            frame.filter(pl.col("lineno") > eof_at)
-            .filter(pl.col("line").str.strip_chars(" \t") != "")
-            .head(1)
-        )
-        if after.height:
-            errors.append((after.item(0, "lineno"), "content after # EOF"))
-    families = _families(comments, errors)
-    # Samples are parsed in blocks of lines (every line stands alone): a block's scratch
-    # columns, several times its text, are freed once it is done. Blocks report bad lines
-    # into one list (appends are atomic); the first by line number wins. A body without a
-    # backslash skips the escape handling.
-    blocks = frame.filter(~is_comment).iter_slices(_BLOCK_LINES)
+    families: dict[str, None] = {}
+    eof_at: int | None = None
     one_block = partial(_samples, escapes=b"\\" in body, no_tabs=b"\t" not in body, errors=errors)
+    parsed: list[pl.DataFrame] = []
     with ThreadPoolExecutor(_BLOCKS_AT_ONCE) as pool:
-        parsed = list(pool.map(one_block, blocks))
+        in_flight: deque[Future[pl.DataFrame]] = deque()
+        for frame in _blocks(body):
+            is_comment = pl.col("line").str.starts_with("#")
+            comments = frame.filter(is_comment)
+            if eof_at is None:
+                eof_at = _eof_line(comments)
+            if eof_at is not None:
+                after = (
+                    frame.filter(pl.col("lineno") > eof_at)
+                    .filter(pl.col("line").str.strip_chars(" \t") != "")
+                    .head(1)
+                )
+                if after.height:
+                    errors.append((after.item(0, "lineno"), "content after # EOF"))
+            families.update(dict.fromkeys(_families(comments, errors)))
+            # Blocks report bad lines into one list (appends are atomic); the first by line
+            # number wins. A body without a backslash skips the escape handling.
+            in_flight.append(pool.submit(one_block, frame.filter(~is_comment)))
+            if len(in_flight) >= _BLOCKS_AT_ONCE:
+                parsed.append(in_flight.popleft().result())
+        parsed.extend(f.result() for f in in_flight)
     samples = pl.concat(parsed) if parsed else pl.DataFrame(schema=SAMPLES_SCHEMA)
     if errors:
         lineno, what = min(errors)
-        _raise(frame, lineno, what)
-    return ParsedScrape(samples=samples, families=families, eof=eof_at is not None)
+        _raise(body, lineno, what)
+    return ParsedScrape(samples=samples, families=tuple(families), eof=eof_at is not None)
+
+
+def _blocks(body: bytes) -> Iterator[pl.DataFrame]:
+    """The body's non-empty lines (``lineno``, ``line``), about ``_BLOCK_BYTES`` at a time."""
+    start, lineno = 0, 1
+    while start < len(body):
+        end = body.find(b"\n", min(start + _BLOCK_BYTES, len(body)) - 1)
+        end = len(body) if end == -1 else end + 1
+        # polars' CSV reader, with no quoting and a separator that cannot occur (NUL is
+        # refused), cuts the block into lines in parallel straight from the bytes: CRLF ends a
+        # line, a blank line is a null, and no copy passes through a Python str.
+        lines = pl.read_csv(body[start:end], **_AS_LINES)
+        yield lines.with_row_index("lineno", offset=lineno).filter(
+            pl.col("line").str.len_bytes() > 0
+        )
+        lineno += lines.height
+        start = end
 
 
 def _check_text(body: bytes) -> None:
@@ -141,8 +143,8 @@ def _families(comments: pl.DataFrame, errors: list[tuple[int, str]]) -> tuple[st
     names = declarations.select(
         "lineno",
         pl.coalesce(
-            pl.col("line").str.extract(_DECLARATION, 1),
-            pl.col("line").str.extract(_DECLARATION, 2),
+            pl.col("line").str.extract(grammar.DECLARATION, 1),
+            pl.col("line").str.extract(grammar.DECLARATION, 2),
         ).alias("name"),
     )
     bad = names.filter(pl.col("name").is_null()).head(1)
@@ -161,6 +163,8 @@ _TAIL_PARTS = r"[ \t]+(?P<value>[^ \t]+)[ \t]+(?P<ts>[^ \t]+)[ \t]*$"
 def _samples(
     lines: pl.DataFrame, escapes: bool, no_tabs: bool, errors: list[tuple[int, str]]
 ) -> pl.DataFrame:
+    # Long: one vectorised pass over a block of lines (validate, split, cut value and time);
+    # cut into functions, each would hand the next the same half-dozen scratch columns.
     line = pl.col("line")
     # Cutting a valid line at its quotes (escaped ones stood in for) gives 2k+1 pieces:
     # 'metric{key1=', value1, ', key2=', value2, ..., '} 42.0 1609459200'; a line without labels
@@ -174,7 +178,7 @@ def _samples(
     checked = lines.select(
         "lineno",
         "line",
-        valid=line.str.contains(_SAMPLE),
+        valid=line.str.contains(grammar.SAMPLE),
         pieces=quoted.str.split('"'),
         spaced=line.str.contains("  ", literal=True),
     )
@@ -201,7 +205,7 @@ def _samples(
         ]
     else:
         tail = last.str.extract_groups(_TAIL_PARTS)
-        cut = [first.str.extract(f"^{_NAME}", 0), tail.struct.field("value", "ts")]
+        cut = [first.str.extract(f"^{grammar.NAME}", 0), tail.struct.field("value", "ts")]
     parts = (
         checked.select("lineno", "line", "pieces")
         .with_row_index("idx")
@@ -232,6 +236,9 @@ def _samples(
 def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -> pl.DataFrame:
     """The sorted label set of each sample: ``labels``, ``namespace`` and ``series`` (the
     metric and its label set as the canonical text), one row per row of ``parts``."""
+    # Long: the label sets of a whole block in one pass (rank names, sort pairs, rebuild the
+    # series text only where the line's own spelling is not canonical); the steps share the
+    # ranked pairs and their offsets, which pieces would have to pass around.
     pieces = parts.select("idx", piece=pl.col("pieces")).explode("piece").with_row_index("row")
     idx = pl.col("idx")
     # Every sample yields an odd number of pieces, so the parity of row - idx is the piece's
@@ -326,7 +333,7 @@ def _labels(parts: pl.DataFrame, escapes: bool, errors: list[tuple[int, str]]) -
 
 
 #: A key text as the canonical series spells it: 'metric{key=' (the first) or ',key='.
-_CANONICAL_KEY = rf"^(?:{_NAME}\{{|,){_LABEL_NAME}=$"
+_CANONICAL_KEY = rf"^(?:{grammar.NAME}\{{|,){grammar.LABEL_NAME}=$"
 
 
 def _canonical_spelling(parts: pl.DataFrame, key_texts: pl.Series) -> bool:
@@ -340,33 +347,14 @@ def _canonical_spelling(parts: pl.DataFrame, key_texts: pl.Series) -> bool:
     return bool(tails.to_series().all())
 
 
-_PY_HEAD = re.compile(rf"^({_NAME})(?:\{{({_BLOCK})\}})?(?=[ \t]|$)")
-_PY_VALUE = re.compile(rf"^{_VALUE}$")
-_PY_TS = re.compile(rf"^{_TS}$")
-
-
-def _explain(line: str) -> str:
-    """Say what is wrong with a sample line the vectorised pattern rejected."""
-    head = _PY_HEAD.match(line)
-    if head is None:
-        if re.match(rf"^{_NAME}\{{", line):
-            return 'malformed label set (name="value" pairs; escapes allowed: \\\\ \\" \\n)'
-        return "malformed sample line"
-    tokens = line[head.end() :].split()
-    if not tokens:
-        return "sample has no value and no timestamp"
-    if not _PY_VALUE.match(tokens[0]):
-        return f"bad value {tokens[0][:20]!r}"
-    if len(tokens) == 1:
-        return "sample has no timestamp"
-    if len(tokens) > 2 or not _PY_TS.match(tokens[1]):
-        return f"bad timestamp {' '.join(tokens[1:])[:30]!r}"
-    return "malformed sample line"
-
-
-def _raise(lines: pl.DataFrame, lineno: int, what: str) -> NoReturn:
-    line: str = lines.filter(pl.col("lineno") == lineno).item(0, "line")
+def _raise(body: bytes, lineno: int, what: str) -> NoReturn:
+    # Only on the way out: find the line again in the body (numbered as the CSV reader does).
+    start = 0
+    for _ in range(lineno - 1):
+        start = body.index(b"\n", start) + 1
+    end = body.find(b"\n", start)
+    line = body[start : len(body) if end == -1 else end].decode().removesuffix("\r")
     if not what:
-        what = _explain(line)
+        what = grammar.explain(line)
     snippet = repr(line[:_SNIPPET]) + ("..." if len(line) > _SNIPPET else "")
     raise ParseError(f"line {lineno}: {what}: {snippet}", line=lineno)

@@ -78,17 +78,9 @@ def render(
     m{a="x"} 1.5 1609459200
     # EOF
     """
-    if ts_unit not in ("s", "ms"):
-        raise ValueError(f"ts_unit must be 's' or 'ms', not {ts_unit!r}")
+    # Long: a third of it is the docstring; the rest is one polars pipeline.
+    frame = _checked(samples, ts_unit)
     helps = helps or {}
-    needed = ["metric", "labels", "ts", "value"]
-    missing = [c for c in needed if c not in samples.columns]
-    if missing:
-        raise ValueError(f"render needs columns {needed}; missing {missing}")
-    frame = samples.select(needed)
-    nulls = frame.select(pl.col("metric", "ts", "value").null_count()).row(0)
-    if any(nulls):
-        raise ValueError("render: metric, ts and value must not be null")
 
     families: list[str] = frame.get_column("metric").unique(maintain_order=True).to_list()
     headers = pl.DataFrame(
@@ -103,20 +95,7 @@ def render(
         schema={"metric": pl.Utf8, "family": pl.UInt32, "header": pl.Utf8},
     )
 
-    sep = ", " if space_after_comma else ","
-    # Flat string work on the exploded pairs, regrouped by offsets, is several times faster
-    # than list.eval over each sample's list.
-    sizes = frame.get_column("labels").list.len().fill_null(0)
-    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), sizes.cast(pl.Int64).cum_sum()])
-    pairs = (
-        frame.select("labels")
-        .explode("labels")
-        .drop_nulls("labels")
-        .unnest("labels")
-        .select(pl.col("key") + '="' + escape_label_expr(pl.col("value").fill_null("")) + '"')
-        .to_series()
-    )
-    label_text = pl.lit(from_offsets(offsets.to_arrow(), pairs).list.join(sep))
+    label_text = pl.lit(_label_text(frame, ", " if space_after_comma else ","))
     lines = (
         # The nested labels column is dropped first: gathering it in the join and sort is slow.
         frame.select("metric", "ts", "value", label_text=label_text)
@@ -140,10 +119,8 @@ def render(
     )
     seen = set(families)
     tail: list[str] = []
-    for name in empty_families:
-        if name not in seen:
-            seen.add(name)
-            tail.append(_headers(name, helps.get(name, _default_help(name)), help_first))
+    for name in dict.fromkeys(n for n in empty_families if n not in seen):
+        tail.append(_headers(name, helps.get(name, _default_help(name)), help_first))
     if eof:
         tail.append("# EOF")
     everything = pl.concat([lines, pl.Series(tail, dtype=pl.Utf8)])
@@ -152,6 +129,37 @@ def render(
     # Joined and encoded inside polars: the body is copied out to Python once, as bytes.
     body: bytes = (everything.str.join("\n") + "\n").cast(pl.Binary).item()
     return body
+
+
+def _checked(samples: pl.DataFrame, ts_unit: str) -> pl.DataFrame:
+    """The columns render needs, or ValueError saying what is wrong."""
+    if ts_unit not in ("s", "ms"):
+        raise ValueError(f"ts_unit must be 's' or 'ms', not {ts_unit!r}")
+    needed = ["metric", "labels", "ts", "value"]
+    missing = [c for c in needed if c not in samples.columns]
+    if missing:
+        raise ValueError(f"render needs columns {needed}; missing {missing}")
+    frame = samples.select(needed)
+    if any(frame.select(pl.col("metric", "ts", "value").null_count()).row(0)):
+        raise ValueError("render: metric, ts and value must not be null")
+    return frame
+
+
+def _label_text(frame: pl.DataFrame, sep: str) -> pl.Series:
+    """Each sample's label set as written between the braces (empty without labels)."""
+    # Flat string work on the exploded pairs, regrouped by offsets, is several times faster
+    # than list.eval over each sample's list.
+    sizes = frame.get_column("labels").list.len().fill_null(0)
+    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), sizes.cast(pl.Int64).cum_sum()])
+    pairs = (
+        frame.select("labels")
+        .explode("labels")
+        .drop_nulls("labels")
+        .unnest("labels")
+        .select(pl.col("key") + '="' + escape_label_expr(pl.col("value").fill_null("")) + '"')
+        .to_series()
+    )
+    return from_offsets(offsets.to_arrow(), pairs).list.join(sep)
 
 
 def _default_help(name: str) -> str:

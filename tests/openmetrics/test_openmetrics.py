@@ -569,13 +569,30 @@ def test_realistic_body_with_escapes_matches_expectation() -> None:
 def test_a_body_of_many_blocks_parses_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = realistic_rows(300)
     body = render(frame(rows), space_after_comma=True)
-    monkeypatch.setattr(importlib.import_module("archiver.openmetrics.parse"), "_BLOCK_LINES", 7)
+    monkeypatch.setattr(importlib.import_module("archiver.openmetrics.parse"), "_BLOCK_BYTES", 700)
     assert_frame_equal(parse(body).samples, expected_samples(rows))
     # A bad line deep in a later block still names its own line number.
     lines = body.split(b"\n")
     lines.insert(250, b'temporal_cloud_v1_x{a="1"} oops 1')
     with pytest.raises(ParseError, match=r"^line 251: bad value 'oops'"):
         parse(b"\n".join(lines))
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 30])
+def test_blocks_keep_line_numbers_families_and_eof_across_their_edges(
+    monkeypatch: pytest.MonkeyPatch, block_bytes: int
+) -> None:
+    monkeypatch.setattr(
+        importlib.import_module("archiver.openmetrics.parse"), "_BLOCK_BYTES", block_bytes
+    )
+    body = b"# TYPE a gauge\r\n\r\na 1 1\r\n\n# HELP b x\nb 2 1\n\n# EOF\n"
+    scrape = parse(body)
+    assert scrape.families == ("a", "b") and scrape.eof
+    assert scrape.samples.get_column("value").to_list() == [1.0, 2.0]
+    with pytest.raises(ParseError, match=r"^line 10: content after # EOF: 'c 3 1'"):
+        parse(body + b"\nc 3 1\n")
+    with pytest.raises(ParseError, match=r"^line 6: bad value 'x'"):
+        parse(body.replace(b"b 2 1", b"b x 1"))
 
 
 def test_parsed_scrape_is_frozen() -> None:
