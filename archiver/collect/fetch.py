@@ -105,6 +105,7 @@ class Fetch:
                 error = ParseError(run.settings.require_key().scrub(str(exc)), exc.line)
                 run.log.amend_last(outcome=Outcome.PARSE_ERROR, error=str(error))
                 raise error from None
+            del attempt  # the body (megabytes) is parsed: free it before the write
             for name in parsed.families:
                 run.state.note_metric(name)
             frame, ahead = _drop_future(parsed.samples, run.clock())
