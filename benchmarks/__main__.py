@@ -58,6 +58,16 @@ BENCHES: dict[str, tuple[str, int, int, str]] = {
         "scrape starts from an empty archive (a scrape refuses a minute it already holds), so "
         "it reads no earlier files. Ratio = ours / theirs (lower is better).",
     ),
+    "scrape_50k": (
+        "benchmarks.bench_scrape_scale",
+        5,
+        2,
+        "Like `scrape`, at the 50,000-point cap: the simulator widened to ~50,000 samples a "
+        "minute with its fault knobs off and on (errors, cut bodies, a missing region, other "
+        "spellings), and a body from benchmarks/foreign.py (not the simulator). Each run: "
+        "`archiver scrape -v` into a fresh archive and a bare httpx fetch of the same body, "
+        "alternating; the row shows the worst peak RSS of 5 runs against the fetch's.",
+    ),
     "storage": (
         "benchmarks.bench_storage",
         3,
