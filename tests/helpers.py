@@ -16,7 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from archiver.openmetrics import series_text
+from archiver.store import tables as schema
 from archiver.store import write as store
 from archiver.store.archive import Archive
 
@@ -124,6 +127,40 @@ _STATUS = {
 }
 
 
+def _log_rows(
+    outcome: str,
+    target: datetime,
+    window: datetime | None,
+    seen: list[str],
+    samples: int,
+    stored: int,
+) -> list[dict[str, Any]]:
+    """One run's scrape-log rows: its ``metrics`` request and its ``scrape`` summary."""
+    started = target + timedelta(minutes=2, seconds=5)
+    common = {
+        "scrape_id": uuid.uuid4().hex,
+        "shard": None,
+        "namespaces": None,
+        "metrics": None,
+        "labels": None,
+        "attempt": 1,
+        "started": started,
+        "finished": started + timedelta(seconds=1),
+        "completeness": outcome if outcome in ("complete", "limited", "unknown") else None,
+        "outcome": outcome,
+        "target_window": target,
+        "served_window": window,
+        "namespaces_seen": seen if window else None,
+        "error": None if outcome == "complete" else f"planted {outcome}",
+        "status": _STATUS[outcome],
+        "sample_count": samples if window else None,
+        "new_samples": stored,
+        "bytes": 100,
+    }
+    rows = [common | {"request": "metrics"}, common | {"request": "scrape"}]
+    return rows[1:] if outcome == "skipped" else rows
+
+
 def build_archive(
     root: Path,
     *,
@@ -174,46 +211,8 @@ def build_archive(
             if not spec.get("stall"):
                 _write_samples(archive, rows)
         window = None if served_index is None else start + timedelta(minutes=served_index)
-        started = target + timedelta(minutes=2, seconds=5)
-        finished = started + timedelta(seconds=1)
-        scrape_id = uuid.uuid4().hex
-        completeness = outcome if outcome in ("complete", "limited", "unknown") else None
-        common = {
-            "scrape_id": scrape_id,
-            "shard": None,
-            "namespaces": None,
-            "metrics": None,
-            "labels": None,
-            "attempt": 1,
-            "started": started,
-            "finished": finished,
-            "completeness": completeness,
-            "outcome": outcome,
-            "target_window": target,
-            "served_window": window,
-            "namespaces_seen": sorted(seen) if window else None,
-            "error": None if outcome == "complete" else f"planted {outcome}",
-        }
-        log = [
-            common
-            | {
-                "request": "metrics",
-                "status": _STATUS[outcome],
-                "sample_count": len(rows) if window else None,
-                "new_samples": 0 if spec.get("stall") else len(rows),
-                "bytes": 100,
-            },
-            common
-            | {
-                "request": "scrape",
-                "status": _STATUS[outcome],
-                "sample_count": len(rows) if window else None,
-                "new_samples": 0 if spec.get("stall") else len(rows),
-                "bytes": 100,
-            },
-        ]
-        if outcome == "skipped":
-            log = log[1:]
+        stored = 0 if spec.get("stall") else len(rows)
+        log = _log_rows(outcome, target, window, sorted(seen), len(rows), stored)
         store.write_rows(archive, "scrapes", log, date_field="started")
     return plan
 
@@ -250,3 +249,16 @@ def write_rollups(root: Path) -> int:
         directory = archive.path("rollups", f"date={date}", f"namespace={escaped}")
         archive.write_parquet(directory, table.cast(schema.ROLLUPS), stem="rollup")
     return len(by_part)
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``archiver ARGS`` through the real entry point: (exit code, stdout, stderr)."""
+    from archiver.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -13,17 +13,24 @@ raising; :func:`has_data` tells the two apart.
 
 from __future__ import annotations
 
-import itertools
 import math
 from datetime import date, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from archiver.catalog import LIMITS
+from archiver.query.figures import (
+    NO_DATA,
+    bar_width,
+    column,
+    has_data,
+    new_figure,
+    no_data,
+    save,
+    show,
+)
 
 if TYPE_CHECKING:
     import polars as pl
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -41,81 +48,13 @@ __all__ = [
     "usage_chart",
 ]
 
-#: The label of a figure that had nothing to draw; its text starts the same way.
-NO_DATA = "no data"
-
 _UNITS = {one.kind: f"{one.kind}/s" for one in LIMITS}
 _PREFIX = "temporal_cloud_v1_"
 #: kind -> the limit and throttle metrics' short names (the catalog's, without the prefix).
 _LIMITS = {one.kind: one.limit.removeprefix(_PREFIX) for one in LIMITS}
+#: The alert lines drawn under each limit: share of the limit, colour, legend.
+_ALERT_LINES = ((0.9, "tab:red", "90% (page)"), (0.5, "tab:orange", "50% (warn)"))
 _THROTTLED = {one.kind: one.throttled.removeprefix(_PREFIX) for one in LIMITS}
-
-
-def _figure(
-    width: float = 10.0, height: float = 4.5, rows: int = 1, sharex: bool = True
-) -> tuple[Figure, list[Axes]]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height * rows), layout="constrained")
-    axes = fig.subplots(rows, 1, squeeze=False, sharex=sharex and rows > 1)
-    return fig, [a for row in axes for a in row]
-
-
-def _no_data(title: str, missing: str) -> Figure:
-    """A figure that says what is missing, labelled so that :func:`has_data` is False."""
-    fig, (ax,) = _figure(height=2.5)
-    ax.set_axis_off()
-    ax.set_title(title)
-    ax.text(
-        0.5,
-        0.5,
-        f"{NO_DATA}: {missing}",
-        ha="center",
-        va="center",
-        fontsize=12,
-        wrap=True,
-        transform=ax.transAxes,
-    )
-    fig.set_label(f"{NO_DATA}: {missing}")
-    return fig
-
-
-def has_data(fig: Figure) -> bool:
-    """True when ``fig`` plots something: not a "no data" figure, and some axes hold artists."""
-    if str(fig.get_label()).startswith(NO_DATA):
-        return False
-    return any(ax.lines or ax.collections or ax.patches or ax.images for ax in fig.axes)
-
-
-def save(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (parent directories must exist); returns the path."""
-    out = Path(path)
-    fig.savefig(out, format="png", dpi=110)
-    return out
-
-
-def show(fig: Figure) -> None:
-    """Display ``fig`` in Jupyter as a PNG, with ``archiver_chart`` metadata (title, empty).
-
-    The metadata lets a test find charts that came out empty in an executed notebook.
-    """
-    import io
-
-    from IPython.display import display  # type: ignore[import-untyped,unused-ignore]
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    titles = [t for t in (fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)) if t]
-    meta = {"archiver_chart": {"empty": not has_data(fig), "title": titles[0] if titles else ""}}
-    display(  # type: ignore[no-untyped-call,unused-ignore]
-        {"image/png": buf.getvalue(), "text/plain": titles[0] if titles else "chart"},
-        raw=True,
-        metadata=meta,
-    )
-
-
-def _column(frame: pl.DataFrame, name: str) -> list[Any]:
-    return frame.get_column(name).to_list()
 
 
 def usage_chart(usage: pl.DataFrame, namespace: str) -> Figure:
@@ -125,45 +64,35 @@ def usage_chart(usage: pl.DataFrame, namespace: str) -> Figure:
     limit (a step line, it can change), the 50% and 90% alert lines, and the throttled count
     per bucket as red bars on the right axis.
     """
+    # Long: one panel per kind, each with usage, limit, envelope, throttling and alert lines;
+    # matplotlib calls read best in the order they draw.
     import polars as pl
 
     title = f"{namespace}: usage vs limits"
     rows = usage.filter(pl.col("namespace") == namespace) if usage.height else usage
     if rows.is_empty():
-        return _no_data(title, f"no usage or limit samples for {namespace} in the window")
-    kinds = [k for k in _UNITS if k in set(_column(rows, "kind"))]
-    fig, axes = _figure(height=3.2, rows=len(kinds))
+        return no_data(title, f"no usage or limit samples for {namespace} in the window")
+    kinds = [k for k in _UNITS if k in set(column(rows, "kind"))]
+    fig, axes = new_figure(height=3.2, rows=len(kinds))
     fig.suptitle(title)
     for ax, kind in zip(axes, kinds, strict=True):
         part = rows.filter(pl.col("kind") == kind).sort("ts")
-        ts = _column(part, "ts")
-        ax.plot(ts, _column(part, "peak_per_s"), color="tab:blue", lw=1.2, label="peak minute")
+        ts = column(part, "ts")
+        ax.plot(ts, column(part, "peak_per_s"), color="tab:blue", lw=1.2, label="peak minute")
         if part.get_column("minutes").max() != 1:
             ax.plot(
-                ts, _column(part, "avg_per_s"), color="tab:blue", lw=0.8, alpha=0.5, label="average"
+                ts, column(part, "avg_per_s"), color="tab:blue", lw=0.8, alpha=0.5, label="average"
             )
-        limit = _column(part, "limit_per_s")
+        limit = column(part, "limit_per_s")
         if any(v is not None for v in limit):
             lim = [math.nan if v is None else v for v in limit]
             ax.step(ts, lim, where="post", color="black", lw=1.5, label=_LIMITS[kind])
-            ax.step(
-                ts,
-                [v * 0.9 for v in lim],
-                where="post",
-                color="tab:red",
-                ls="--",
-                lw=1,
-                label="90% (page)",
-            )
-            ax.step(
-                ts,
-                [v * 0.5 for v in lim],
-                where="post",
-                color="tab:orange",
-                ls="--",
-                lw=1,
-                label="50% (warn)",
-            )
+            for share, color, label in (
+                (0.9, "tab:red", "90% (page)"),
+                (0.5, "tab:orange", "50% (warn)"),
+            ):
+                line = [v * share for v in lim]
+                ax.step(ts, line, where="post", color=color, ls="--", lw=1, label=label)
         else:
             ax.text(
                 0.01,
@@ -173,10 +102,10 @@ def usage_chart(usage: pl.DataFrame, namespace: str) -> Figure:
                 color="tab:red",
                 va="top",
             )
-        throttled = _column(part, "throttled")
+        throttled = column(part, "throttled")
         if any(throttled):
             twin = ax.twinx()
-            width = _bar_width(ts)
+            width = bar_width(ts)
             twin.bar(ts, throttled, width=width, color="tab:red", alpha=0.5, label=_THROTTLED[kind])
             twin.set_ylabel("throttled per bucket", color="tab:red")
             twin.set_ylim(bottom=0)
@@ -189,14 +118,6 @@ def usage_chart(usage: pl.DataFrame, namespace: str) -> Figure:
     return fig
 
 
-def _bar_width(ts: list[Any]) -> float:
-    """A bar width in days (matplotlib date units) matching the spacing of ``ts``."""
-    if len(ts) < 2:
-        return 1 / 24
-    step: timedelta = min(b - a for a, b in itertools.pairwise(ts) if b > a)
-    return step.total_seconds() / 86400 * 0.9
-
-
 def headroom_chart(summary: pl.DataFrame) -> Figure:
     """Peak usage as a percentage of each limit, per namespace and kind, from
     :func:`capacity.summary`, with the 50%, 90% and 100% lines and the projected limit date."""
@@ -205,20 +126,20 @@ def headroom_chart(summary: pl.DataFrame) -> Figure:
     title = "Peak usage as a share of each limit"
     rows = summary.filter(pl.col("peak_pct").is_not_null()) if summary.height else summary
     if rows.is_empty():
-        return _no_data(
+        return no_data(
             title,
             "no limit metrics (action_limit, service_request_limit, "
             "operations_limit) in the window",
         )
     rows = rows.sort("namespace", "kind", descending=[True, True])
     labels = [
-        f"{n} · {k}" for n, k in zip(_column(rows, "namespace"), _column(rows, "kind"), strict=True)
+        f"{n} · {k}" for n, k in zip(column(rows, "namespace"), column(rows, "kind"), strict=True)
     ]
-    pct = _column(rows, "peak_pct")
+    pct = column(rows, "peak_pct")
     colors = ["tab:red" if p >= 90 else "tab:orange" if p >= 50 else "tab:green" for p in pct]
-    fig, (ax,) = _figure(height=max(2.5, 0.4 * len(labels) + 1.2))
+    fig, (ax,) = new_figure(height=max(2.5, 0.4 * len(labels) + 1.2))
     ax.barh(labels, pct, color=colors)
-    dates = zip(_column(rows, "limit_date"), _column(rows, "projection"), strict=True)
+    dates = zip(column(rows, "limit_date"), column(rows, "projection"), strict=True)
     for y, (p, (when, projection)) in enumerate(zip(pct, dates, strict=True)):
         note = f"{p:.0f}%"
         if projection == "at limit":
@@ -244,16 +165,16 @@ def units_chart(units: pl.DataFrame, actions_per_unit: int = 500) -> Figure:
     :func:`capacity.units`, against the Temporal Resource Unit steps of ``actions_per_unit``."""
     title = "Temporal Resource Units needed (peak actions/s ÷ 500, rounded up)"
     if units.is_empty():
-        return _no_data(title, "no total_action_count samples in the window")
+        return no_data(title, "no total_action_count samples in the window")
     rows = units.sort("peak_actions_per_s")
-    names = _column(rows, "namespace")
-    peak = _column(rows, "peak_actions_per_s")
-    fig, (ax,) = _figure(height=max(2.5, 0.5 * len(names) + 1.2))
+    names = column(rows, "namespace")
+    peak = column(rows, "peak_actions_per_s")
+    fig, (ax,) = new_figure(height=max(2.5, 0.5 * len(names) + 1.2))
     ax.barh(names, peak, color="tab:blue", label="peak minute")
     ax.barh(
-        names, _column(rows, "p95_actions_per_s"), color="tab:cyan", height=0.4, label="p95 minute"
+        names, column(rows, "p95_actions_per_s"), color="tab:cyan", height=0.4, label="p95 minute"
     )
-    for y, (p, n) in enumerate(zip(peak, _column(rows, "units_needed"), strict=True)):
+    for y, (p, n) in enumerate(zip(peak, column(rows, "units_needed"), strict=True)):
         ax.text(p, y, f" {n} TRU", va="center", fontsize=9)
     top = max(peak) if peak else 0.0
     for k in range(1, int(top // actions_per_unit) + 2):
@@ -272,11 +193,11 @@ def billable_chart(billable: pl.DataFrame, top: int = 10) -> Figure:
 
     title = "Billable actions over the window"
     if billable.is_empty():
-        return _no_data(title, "no billable_action_count samples in the window")
-    fig, (left, right) = _figure(width=12, height=3.8, rows=2, sharex=False)
+        return no_data(title, "no billable_action_count samples in the window")
+    fig, (left, right) = new_figure(width=12, height=3.8, rows=2, sharex=False)
     fig.suptitle(title)
     by_type = billable.group_by("namespace", "action_type").agg(pl.col("actions").sum())
-    names = sorted(set(_column(by_type, "namespace")))
+    names = sorted(set(column(by_type, "namespace")))
     types = (
         by_type.group_by("action_type")
         .agg(pl.col("actions").sum())
@@ -287,7 +208,7 @@ def billable_chart(billable: pl.DataFrame, top: int = 10) -> Figure:
     base = [0.0] * len(names)
     for action_type in types:
         part = by_type.filter(pl.col("action_type") == action_type)
-        values = dict(zip(_column(part, "namespace"), _column(part, "actions"), strict=True))
+        values = dict(zip(column(part, "namespace"), column(part, "actions"), strict=True))
         widths = [float(values.get(n, 0)) / 1e6 for n in names]
         left.barh(names, widths, left=base, label=action_type)
         base = [b + w for b, w in zip(base, widths, strict=True)]
@@ -303,9 +224,9 @@ def billable_chart(billable: pl.DataFrame, top: int = 10) -> Figure:
     )
     labels = [
         f"{n} · {w}"
-        for n, w in zip(_column(wf, "namespace"), _column(wf, "workflow_type"), strict=True)
+        for n, w in zip(column(wf, "namespace"), column(wf, "workflow_type"), strict=True)
     ]
-    right.barh(labels, [a / 1e6 for a in _column(wf, "actions")], color="tab:purple")
+    right.barh(labels, [a / 1e6 for a in column(wf, "actions")], color="tab:purple")
     right.set_xlabel("billable actions (millions)")
     right.set_title(f"top {top} workflow types", fontsize=10)
     return fig
@@ -324,14 +245,14 @@ def series_chart(
 
     title = f"Datapoints per scrape vs the {point_cap:,} cap"
     if growth.is_empty():
-        return _no_data(title, "no samples in the window")
-    days = sorted(set(_column(growth, "date")))
-    names = sorted(set(_column(growth, "namespace")))
-    fig, (ax,) = _figure()
+        return no_data(title, "no samples in the window")
+    days = sorted(set(column(growth, "date")))
+    names = sorted(set(column(growth, "namespace")))
+    fig, (ax,) = new_figure()
     stacks = []
     for name in names:
         part = growth.filter(pl.col("namespace") == name)
-        values = dict(zip(_column(part, "date"), _column(part, "peak_points"), strict=True))
+        values = dict(zip(column(part, "date"), column(part, "peak_points"), strict=True))
         stacks.append([values.get(d, 0) for d in days])
     if len(days) == 1:
         base = 0
@@ -376,11 +297,11 @@ def label_costs_chart(costs: pl.DataFrame) -> Figure:
     title = "Series each label adds (saved if dropped or relabelled away)"
     rows = costs.filter(costs.get_column("series_saved") > 0) if costs.height else costs
     if rows.is_empty():
-        return _no_data(title, "no labelled series in the window")
+        return no_data(title, "no labelled series in the window")
     rows = rows.sort("series_saved")
-    fig, (ax,) = _figure(height=max(2.5, 0.35 * rows.height + 1.2))
-    bars = ax.barh(_column(rows, "label"), _column(rows, "series_saved"), color="tab:blue")
-    for bar, optin in zip(bars, _column(rows, "optin"), strict=True):
+    fig, (ax,) = new_figure(height=max(2.5, 0.35 * rows.height + 1.2))
+    bars = ax.barh(column(rows, "label"), column(rows, "series_saved"), color="tab:blue")
+    for bar, optin in zip(bars, column(rows, "optin"), strict=True):
         if optin:
             bar.set_hatch("//")
             bar.set_color("tab:green")
@@ -397,7 +318,7 @@ def backlog_chart(hourly: pl.DataFrame, top: int = 8) -> Figure:
     title = f"Task queue backlog, top {top} queues by peak"
     rows = hourly.filter(pl.col("backlog_avg").is_not_null()) if hourly.height else hourly
     if rows.is_empty():
-        return _no_data(title, "no approximate_backlog_count samples in the window")
+        return no_data(title, "no approximate_backlog_count samples in the window")
     keys = ["namespace", "task_queue", "task_type"]
     worst = (
         rows.group_by(keys)
@@ -405,7 +326,7 @@ def backlog_chart(hourly: pl.DataFrame, top: int = 8) -> Figure:
         .sort("backlog_max", descending=True)
         .head(top)
     )
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     for ns, queue, task_type, _ in worst.iter_rows():
         part = rows.filter(
             (pl.col("namespace") == ns)
@@ -413,8 +334,8 @@ def backlog_chart(hourly: pl.DataFrame, top: int = 8) -> Figure:
             & (pl.col("task_type") == task_type)
         ).sort("hour")
         ax.plot(
-            _column(part, "hour"),
-            _column(part, "backlog_avg"),
+            column(part, "hour"),
+            column(part, "backlog_avg"),
             marker=".",
             lw=1.2,
             label=f"{ns} · {queue} ({task_type})",
@@ -442,16 +363,16 @@ def poll_rates_chart(trends: pl.DataFrame, top: int = 15) -> Figure:
         else trends
     )
     if rows.is_empty():
-        return _no_data(title, "no poll_success_count / poll_timeout_count samples")
+        return no_data(title, "no poll_success_count / poll_timeout_count samples")
     rows = rows.sort("poll_success_rate", "sync_match_rate", nulls_last=True).head(top).reverse()
     labels = [
         f"{n} · {q} ({t})"
         for n, q, t in rows.select("namespace", "task_queue", "task_type").iter_rows()
     ]
     y = list(range(len(labels)))
-    fig, (ax,) = _figure(height=max(2.5, 0.4 * len(labels) + 1.2))
-    poll = [math.nan if v is None else v * 100 for v in _column(rows, "poll_success_rate")]
-    sync = [math.nan if v is None else v * 100 for v in _column(rows, "sync_match_rate")]
+    fig, (ax,) = new_figure(height=max(2.5, 0.4 * len(labels) + 1.2))
+    poll = [math.nan if v is None else v * 100 for v in column(rows, "poll_success_rate")]
+    sync = [math.nan if v is None else v * 100 for v in column(rows, "sync_match_rate")]
     ax.barh([v + 0.2 for v in y], poll, height=0.4, color="tab:blue", label="poll success %")
     ax.barh([v - 0.2 for v in y], sync, height=0.4, color="tab:green", label="sync match %")
     ax.set_yticks(y, labels, fontsize=8)

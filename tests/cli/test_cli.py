@@ -10,23 +10,14 @@ from typing import Any
 
 import pytest
 
-from archiver.cli import cli, main
+from archiver.cli import cli
 from archiver.simulator.faults import Faults
 from archiver.simulator.httpd import Server, serve
 from archiver.simulator.model import Account, AccountSpec
 from archiver.simulator.server import Simulator
+from tests.helpers import run_cli as run
 
 KEY = "cli-secret-key-123"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
