@@ -16,18 +16,19 @@ from archiver.collect.outcome import Outcome
 from archiver.collect.scrape import ScrapeResult, scrape_once
 from archiver.errors import ParseError
 from archiver.simulator import serve
+from archiver.simulator.clock import SimulatedClock
 from archiver.simulator.faults import Faults
 from archiver.simulator.model import Account, AccountSpec
 from archiver.simulator.server import Simulator
-from tests.collect.test_collect import Clock, metric_requests
+from tests.collect.test_collect import T0, metric_requests
 
 KEY = "sk-test-0123456789abcdef"
 
 
 def make(
     tmp_path: Path, faults: Faults | None = None, **overrides: object
-) -> tuple[Simulator, Clock, config.Settings]:
-    clock = Clock()
+) -> tuple[Simulator, SimulatedClock, config.Settings]:
+    clock = SimulatedClock(T0 + 20)
     sim = Simulator(
         Account(AccountSpec.small(seed=3)), api_key=KEY, clock=clock, faults=faults or Faults()
     )
@@ -37,7 +38,7 @@ def make(
     return sim, clock, config.with_overrides(settings, **overrides)
 
 
-def scrape(sim: Simulator, clock: Clock, settings: config.Settings) -> ScrapeResult:
+def scrape(sim: Simulator, clock: SimulatedClock, settings: config.Settings) -> ScrapeResult:
     return scrape_once(settings, clock=clock, sleep=clock.sleep, transport=sim.transport(), phase=0)
 
 
