@@ -26,6 +26,7 @@ CHECKED = [
     "archiver/query/output.py",
     "tests/helpers.py",
     "tests/conftest.py",
+    "tests/openmetrics",
 ]
 #: The simulator and what serves it may import it; nothing else in archiver/ may.
 SIMULATOR_USERS = ("archiver/simulator/", "archiver/cli/simulate.py", "archiver/cli/demo.py")
