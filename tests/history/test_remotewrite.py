@@ -3,9 +3,12 @@ back through its query API and compared with the archive, sample for sample."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cramjam
 import httpx
 import polars as pl
 import pytest
@@ -113,3 +116,45 @@ def test_a_target_that_refuses_exits_1_saying_how_far_it_got(
     _, err = capsys.readouterr()
     assert code == 1 and "HTTP 404" in err and "0 samples were accepted" in err
     assert len(err.strip().splitlines()) == 1
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """A receiver that answers 503 to the first two requests, then takes everything."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        seen: list[tuple[dict[str, str], bytes]] = self.server.seen  # type: ignore[attr-defined]
+        seen.append((dict(self.headers.items()), body))
+        self.send_response(503 if len(seen) <= 2 else 204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_5xx_is_retried_with_backoff_and_requests_are_remote_write_1_0(
+    archive: Archive,
+) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    httpd.seen = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    waits: list[float] = []
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/api/v1/write"
+        result = export_remote_write(archive, url, batch_samples=100_000, sleep=waits.append)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+    seen = httpd.seen  # type: ignore[attr-defined]
+    assert waits == [0.5, 1.0] and len(seen) == 3 and result.requests == 3
+    headers, body = seen[-1]
+    assert headers["Content-Encoding"] == "snappy"
+    assert headers["Content-Type"] == "application/x-protobuf"
+    assert headers["X-Prometheus-Remote-Write-Version"] == "0.1.0"
+    raw = bytes(cramjam.snappy.decompress_raw(body))
+    # WriteRequest field 1 (TimeSeries), then its first Label: __name__ sorts first.
+    assert raw[0] == 0x0A and b"__name__" in raw[:40]
+    assert result.samples == archived(archive).height
