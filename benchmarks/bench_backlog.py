@@ -374,6 +374,30 @@ def run(repeats: int = 1, quick: bool = False) -> list[dict[str, Any]]:
             and ours_base["rss_mb"] < RSS_TARGET_MB,
         )
     )
+    sim = CACHE / f"backlog-sim-{base if quick else 1}d"
+    if not (sim / "manifest.json").is_file():
+        from benchmarks import bench_reports
+
+        shutil.rmtree(sim, ignore_errors=True)
+        sim.mkdir(parents=True)
+        info_sim = bench_reports.build(sim / "archive", 1)
+        (sim / "manifest.json").write_text(json.dumps(info_sim))
+    sim_info = json.loads((sim / "manifest.json").read_text())
+    today_sim = measure("today", sim / "archive", 1, scratch)
+    ours_sim = measure("samples", sim / "archive", 1, scratch)
+    differs = same(today_sim["answer"], ours_sim["answer"])
+    rows.append(
+        _row(
+            f"backlog trends, simulator data, 1 d ({sim_info['samples'] / 1e6:.1f}M samples)",
+            today_sim,
+            ours_sim,
+            target="not slower, < 2 GB",
+            differs=differs,
+            met=differs is None
+            and ours_sim["s"] <= today_sim["s"] * 1.1
+            and ours_sim["rss_mb"] < RSS_TARGET_MB,
+        )
+    )
     samples = measure("samples", archive, month, scratch)
     rolled = measure("rollups", archive, month, scratch)
     rows.append(
