@@ -1,0 +1,221 @@
+"""Data for the backlog benchmark that is NOT the simulator, written as ``archiver compact``
+leaves an archive: one sorted sample file and one rollups file per (date, namespace).
+
+10 namespaces x 1,000 series a minute by default: per namespace 50 task queues x 2 task types x
+the 4 backlog metrics (backlogs are integer random walks, poll rates noisy 3-decimal numbers,
+about 1 minute in 10 idle) plus 600 other noisy rate series. Used by
+:mod:`benchmarks.bench_backlog`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+START = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
+BUILD_VERSION = 1
+NAMESPACES, QUEUES, OTHER = 10, 50, 600
+BACKLOG_METRICS = (
+    "temporal_cloud_v1_approximate_backlog_count",
+    "temporal_cloud_v1_poll_success_count",
+    "temporal_cloud_v1_poll_success_sync_count",
+    "temporal_cloud_v1_poll_timeout_count",
+)
+
+
+def foreign_series(namespaces: int = NAMESPACES) -> dict[str, Any]:
+    """Every series of the foreign account, per namespace: an Arrow table (series, metric,
+    labels) sorted by series, as the samples schema stores them."""
+    import pyarrow as pa
+
+    from archiver.openmetrics import series_text
+    from archiver.store import tables
+
+    fields = pa.schema([f for f in tables.SAMPLES if f.name in ("series", "metric", "labels")])
+    out: dict[str, Any] = {}
+    for n in range(namespaces):
+        ns = f"bench-{n:02d}.acct"
+        base = {"temporal_account": "acct", "temporal_namespace": ns}
+        rows = []
+        for q in range(QUEUES):
+            for task_type in ("activity", "workflow"):
+                for metric in BACKLOG_METRICS:
+                    labels = base | {"task_type": task_type, "temporal_task_queue": f"tq-{q}"}
+                    rows.append((series_text(metric, labels), metric, list(labels.items())))
+        for o in range(OTHER):
+            labels = base | {"temporal_workflow_type": f"wf-{o}"}
+            metric = "temporal_cloud_v1_workflow_success_count"
+            rows.append((series_text(metric, labels), metric, list(labels.items())))
+        rows.sort()
+        out[ns] = pa.Table.from_pylist(
+            [{"series": r[0], "metric": r[1], "labels": r[2]} for r in rows], schema=fields
+        )
+    return out
+
+
+def build_foreign(root: Path, days: int, seed: int = 7) -> dict[str, Any]:
+    """Write ``days`` days of the foreign account (samples and rollups) into ``root``."""
+
+    from archiver.store.archive import Archive
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    archive = Archive.open(str(root), durable=False)
+    samples = 0
+    for ns, stored in foreign_series().items():
+        kinds = stored.column("metric").to_numpy()
+        is_backlog = kinds == BACKLOG_METRICS[0]
+        level = rng.integers(0, 500, size=len(kinds)).astype(np.float64)
+        for day in range(days):
+            day_start = START + dt.timedelta(days=day)
+            day_ms = int(day_start.timestamp() * 1000)
+            steps = rng.integers(-3, 4, size=(len(kinds), 1440)).astype(np.float64)
+            walk = np.maximum(level[:, None] + np.cumsum(steps, axis=1), 0.0)
+            level = walk[:, -1]
+            noisy = np.round(np.abs(rng.normal(20.0, 6.0, size=(len(kinds), 1440))), 3)
+            values = np.where(is_backlog[:, None], walk, noisy)
+            reported = rng.random((len(kinds), 1440)) > 0.1  # idle minutes
+            idx, minute = np.nonzero(reported)  # row-major: sorted by series, then time
+            frame = pl.DataFrame(
+                {
+                    "idx": idx.astype(np.uint32),
+                    "ts": (day_ms + minute.astype(np.int64) * 60_000),
+                    "value": values[idx, minute],
+                }
+            ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+            _write_partition(archive, ns, day_start.date().isoformat(), stored, frame)
+            samples += frame.height
+    return {
+        "data": "foreign",
+        "samples": samples,
+        "days": days,
+        "build_s": round(time.perf_counter() - started, 1),
+        "version": BUILD_VERSION,
+    }
+
+
+def _write_partition(
+    archive: Any, namespace: str, date: str, stored: Any, frame: pl.DataFrame
+) -> None:
+    """One compacted sample file and its rollups file for (date, namespace)."""
+    import pyarrow as pa
+
+    from archiver.store import tables
+
+    rows = stored.take(frame.get_column("idx").to_arrow())
+    ts = frame.get_column("ts")
+    lo, hi = (int(x.timestamp() * 1000) for x in (ts.min(), ts.max()))  # type: ignore[union-attr]
+    data = pa.Table.from_arrays(
+        [
+            rows.column(0),
+            rows.column(1),
+            rows.column(2),
+            ts.to_arrow().cast(tables.TS),
+            frame.get_column("value").to_arrow(),
+        ],
+        schema=tables.SAMPLES,
+    ).replace_schema_metadata({tables.SCHEMA_VERSION_KEY: str(tables.SCHEMA_VERSION)})
+    sample_def, rollup_def = tables.TABLES["samples"], tables.TABLES["rollups"]
+    archive.write_parquet(
+        archive.table_dir("samples", date, namespace),
+        data,
+        name=tables.make_filename(tables.COMPACTED, lo, hi),
+        **sample_def.write_options,
+    )
+    hourly = (
+        frame.with_columns(hour=pl.col("ts").dt.truncate("1h"))
+        .group_by("idx", "hour", maintain_order=True)
+        .agg(
+            count=pl.len(),
+            min=pl.col("value").min(),
+            max=pl.col("value").max(),
+            avg=pl.col("value").mean(),
+            last=pl.col("value").last(),
+            last_ts=pl.col("ts").last(),
+        )
+    )
+    keys = stored.take(hourly.get_column("idx").to_arrow())
+    rolled = pa.Table.from_arrays(
+        [keys.column(0), keys.column(1), keys.column(2)]
+        + [hourly.get_column(c).to_arrow() for c in ("hour", "count", "min", "max", "avg")]
+        + [hourly.get_column("last").to_arrow(), hourly.get_column("last_ts").to_arrow()],
+        names=[f.name for f in tables.ROLLUPS],
+    ).cast(tables.ROLLUPS)
+    archive.write_parquet(
+        archive.path("rollups", f"date={date}", f"namespace={namespace}"),
+        rolled,
+        name=tables.make_filename(rollup_def.stem, lo, hi),
+        **rollup_def.write_options,
+    )
+
+
+def build_rollup_year(root: Path, days: int, namespaces: int, seed: int = 11) -> dict[str, Any]:
+    """Only the rollups of ``days`` days of a ``namespaces`` x 1,000-point account (foreign
+    values), plus one day of samples so that the archive is not empty."""
+    import pyarrow as pa
+
+    from archiver.store import tables
+    from archiver.store.archive import Archive
+
+    started = time.perf_counter()
+    series = foreign_series(namespaces)
+    rng = np.random.default_rng(seed)
+    archive = Archive.open(str(root), durable=False)
+    rows = 0
+    rollup_def = tables.TABLES["rollups"]
+    for ns, stored in series.items():
+        n = stored.num_rows
+        idx = np.repeat(np.arange(n, dtype=np.uint32), 24)
+        keys = stored.take(pa.array(idx))  # the same series every day
+        for day in range(days):
+            day_start = START + dt.timedelta(days=day)
+            hours = np.tile(np.arange(24, dtype=np.int64), n) * 3_600_000
+            hour_ms = int(day_start.timestamp() * 1000) + hours
+            lo_v = np.round(np.abs(rng.normal(15.0, 5.0, size=n * 24)), 3)
+            span = np.round(np.abs(rng.normal(10.0, 3.0, size=n * 24)), 3)
+            table = pa.Table.from_arrays(
+                [
+                    keys.column(0),
+                    keys.column(1),
+                    keys.column(2),
+                    pa.array(hour_ms).cast(pa.timestamp("ms", tz="UTC")),
+                    pa.array(rng.integers(50, 61, size=n * 24)),
+                    pa.array(lo_v),
+                    pa.array(lo_v + span),
+                    pa.array(lo_v + span / 2),
+                    pa.array(lo_v + span / 3),
+                    pa.array(hour_ms + 3_540_000).cast(pa.timestamp("ms", tz="UTC")),
+                ],
+                names=[f.name for f in tables.ROLLUPS],
+            ).cast(tables.ROLLUPS)
+            archive.write_parquet(
+                archive.path("rollups", f"date={day_start.date()}", f"namespace={ns}"),
+                table,
+                name=tables.make_filename(rollup_def.stem, int(hour_ms[0]), int(hour_ms[-1])),
+                # level 3, not the compactor's 15: a year is written in minutes, not hours
+                **(rollup_def.write_options | {"compression_level": 3}),
+            )
+            rows += table.num_rows
+    # one day of samples (not rolled up), so the archive is an archive
+    build_foreign_day = pl.DataFrame(
+        {"idx": np.zeros(1, np.uint32), "ts": [START + dt.timedelta(days=days)], "value": [1.0]}
+    ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    first = next(iter(series))
+    _write_partition(
+        archive,
+        first,
+        (START + dt.timedelta(days=days)).date().isoformat(),
+        series[first].slice(0, 1),
+        build_foreign_day,
+    )
+    return {
+        "rollup_rows": rows,
+        "days": days,
+        "points": namespaces * 1000,
+        "build_s": round(time.perf_counter() - started, 1),
+    }
