@@ -4,9 +4,28 @@
 
 -- One row per (date, namespace, metric).
 CREATE OR REPLACE MACRO cardinality_report(since, until, namespaces, point_cap) AS TABLE
+-- Series and sample counts come from the hourly rollups for the whole hours of rolled-up days
+-- when the window is longer than rollup_after() (macros.sql), from the samples for the rest:
+-- the same answer either way (a rollup row counts its hour's samples).
 WITH per_series AS (
-    SELECT date, namespace, metric, series, count(*) AS samples
-    FROM window_samples(since, until, namespaces)
+    SELECT date, namespace, metric, series, CAST(sum(samples) AS BIGINT) AS samples
+    FROM (
+        SELECT date, namespace, metric, series, count(*) AS samples
+        FROM window_samples(since, rolled_lo(since, until), namespaces)
+        GROUP BY date, namespace, metric, series
+        UNION ALL
+        SELECT date, namespace, metric, series, CAST(sum(count) AS BIGINT)
+        FROM rollups
+        WHERE hour >= rolled_lo(since, until) AND hour < rolled_hi(since, until)
+          AND date >= CAST(rolled_lo(since, until) AS DATE)
+          AND date <= CAST(rolled_hi(since, until) - INTERVAL 1 MILLISECOND AS DATE)
+          AND in_namespaces(namespace, namespaces)
+        GROUP BY date, namespace, metric, series
+        UNION ALL
+        SELECT date, namespace, metric, series, count(*)
+        FROM window_samples(rolled_hi(since, until), until, namespaces)
+        GROUP BY date, namespace, metric, series
+    )
     GROUP BY date, namespace, metric, series
 ),
 labelled AS (

@@ -73,3 +73,15 @@ def test_short_windows_and_unrolled_days_read_the_samples(archive: Path) -> None
     assert everything.filter(~unrolled).get_column("backlog_p95").null_count() == (
         everything.filter(~unrolled).height
     )
+
+
+def test_cardinality_from_rollups_equals_the_samples_answer(archive: Path) -> None:
+    con = connect(str(archive))
+    window = {"since": T0 + timedelta(minutes=30), "until": T0 + timedelta(days=DAYS, minutes=50)}
+    rolled = reports.cardinality(con, **window)
+    span = "SELECT rolled_lo($since, $until) < rolled_hi($since, $until)"
+    assert run_sql(con, span, window).item() is True  # the rollups answer most of the window
+    _samples_only(con)
+    assert run_sql(con, span, window).item() is False
+    assert rolled.equals(reports.cardinality(con, **window))
+    assert rolled.get_column("samples").sum() > 0
