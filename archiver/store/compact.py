@@ -3,58 +3,49 @@
 >>> archive = Archive.open("./archive")                          # doctest: +SKIP
 >>> report = compact(archive)                                   # doctest: +SKIP
 
-**Compaction** merges the files of one partition (``samples/date=D/namespace=N``,
+Compaction merges the files of one partition (``samples/date=D/namespace=N``,
 ``scrapes/date=D``, ``descriptors/date=D``) into a few files sorted by the table's key, drops
-duplicate rows, upgrades files of older schema versions (:mod:`archiver.store.upgrade`), and
-checks a checksum over the sorted rows before and after (the rewritten files are read back from
-disk for the check).
+duplicate rows (the first stored copy wins), upgrades files of older schema versions
+(:mod:`archiver.store.upgrade`), and checks an order-free digest of the rows written against the
+files read back from disk. The merge is a stream in bounded memory (:mod:`archiver.store.merge`);
+the swap that makes the new set live, and where work files live, is :mod:`archiver.store.swap`.
+A samples partition that changed gets its hourly rollups rewritten (:mod:`archiver.store.rollups`).
 
-How readers never see a half-compacted partition, locally: the merged files are written into a
-hidden sibling directory ``_compact-<id>-<partition>`` (every reader skips names starting with
-``_``), then that directory and the live partition directory are swapped with one
-``renameat2(RENAME_EXCHANGE)``: a reader listing the partition sees the old set or the new set,
-never both, never neither. Where the kernel or filesystem cannot exchange, two renames are used
-and a reader can find the partition missing for the microseconds in between (not duplicated).
-A crash at any point leaves either the old or the new set live plus a hidden leftover, which
-:func:`archiver.store.repair.repair` removes (or renames into place when the live directory is
-the one missing).
-
-On S3 there is no rename: the merged file is PUT (atomic), then the inputs are deleted, with a
-journal under ``_archiver/`` so that a crash between the two is finished by ``repair``.
-A reader that lists in that window (milliseconds, or until the next ``compact``/``scrape`` after
-a crash) can see both sets; this is the documented S3 trade-off.
+``archiver compact`` runs as its own cron job (``scrape`` never compacts): one at a time (the
+``compact`` lock); the write lock is held only for each partition's swap, so a running scrape
+waits at most for a rename.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archiver.errors import StorageError
 from archiver.store import tables as schema
-from archiver.store.archive import JOURNAL, OLD, STAGING, TABLES, Archive, fsync_dir
+from archiver.store.archive import STATE_DIR, TABLES, Archive
+from archiver.store.merge import (
+    BATCH_ROWS,
+    DEFAULT_MEMORY_LIMIT,
+    Digest,
+    MergeStats,
+    merged,
+    write_sorted,
+)
 from archiver.store.repair import repair
+from archiver.store.swap import Work, finish_s3, publish_s3, swap_local
 from archiver.store.upgrade import Corrupt, file_version, quarantine, read_upgraded
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
-#: Rows per compacted file: a day of one namespace of a big account stays one file, and a
-#: file stays small enough for one Spark task and one DuckDB thread to read quickly.
-MAX_ROWS_PER_FILE = 1 << 24
+#: The state file naming the last day ``compact_closed_days`` finished.
 MARKER = "compacted.json"
 
 
@@ -97,28 +88,39 @@ def compact(
     dates: list[str] | None = None,
     lock_timeout: float = 60.0,
     clock: Callable[[], float] = time.time,
+    memory_limit: str | None = None,
+    busy_timeout: float | None = None,
 ) -> CompactReport:
     """Compact every partition (or only those of ``dates``), after repairing leftovers.
 
-    Only one compaction runs at a time (the ``compact`` lock); the write lock is taken only
-    for each partition's swap, so a running ``scrape`` waits at most for a rename.
+    Only one compaction runs at a time (the ``compact`` lock, waited for ``busy_timeout``
+    seconds, default ``lock_timeout``; past it ``filelock.Timeout``); the write lock is taken
+    only for each partition's swap, so a running ``scrape`` waits at most for a rename.
+    ``memory_limit``: DuckDB's memory for the merge (e.g. ``"512MB"``).
     """
-    with archive.lock("compact", timeout=lock_timeout):
-        return _compact(archive, dates, lock_timeout, clock)
+    wait = lock_timeout if busy_timeout is None else busy_timeout
+    with archive.lock("compact", timeout=wait):
+        return _compact(archive, dates, lock_timeout, clock, memory_limit)
 
 
 def _compact(
-    archive: Archive, dates: list[str] | None, lock_timeout: float, clock: Callable[[], float]
+    archive: Archive,
+    dates: list[str] | None,
+    lock_timeout: float,
+    clock: Callable[[], float],
+    memory_limit: str | None = None,
 ) -> CompactReport:
-    report = CompactReport(repaired=repair(archive, clock=clock, lock_timeout=lock_timeout))
+    repaired = repair(archive, clock=clock, lock_timeout=lock_timeout, compacting=True)
+    report = CompactReport(repaired=repaired)
     for table in TABLES:
         for day in archive.partitions(table):
             if dates is not None and day not in dates:
                 continue
             for directory in archive.leaf_dirs(table, day):
-                report.partitions.append(
-                    compact_partition(archive, table, directory, lock_timeout=lock_timeout)
+                result = compact_partition(
+                    archive, table, directory, lock_timeout=lock_timeout, memory_limit=memory_limit
                 )
+                report.partitions.append(result)
     return report
 
 
@@ -129,8 +131,9 @@ def compact_closed_days(
     lock_timeout: float = 60.0,
     busy_timeout: float | None = None,
     clock: Callable[[], float] = time.time,
+    memory_limit: str | None = None,
 ) -> CompactReport:
-    """Compact the days before ``today`` that were not compacted yet (what ``scrape`` calls).
+    """Compact the days before ``today`` that were not compacted yet.
 
     Cheap when there is nothing to do: one small state read. Pass the UTC date of the window
     being scraped: every earlier day is closed. Call it without holding the write lock.
@@ -151,22 +154,23 @@ def compact_closed_days(
     )
     wait = lock_timeout if busy_timeout is None else busy_timeout
     with archive.lock("compact", timeout=wait):
-        report = _compact(archive, days, lock_timeout, clock)
+        report = _compact(archive, days, lock_timeout, clock, memory_limit)
     archive.write_state(MARKER, json.dumps({"version": 1, "through": yesterday}).encode())
     return report
 
 
 def compact_partition(
-    archive: Archive, table: str, directory: str, *, lock_timeout: float = 60.0
+    archive: Archive,
+    table: str,
+    directory: str,
+    *,
+    lock_timeout: float = 60.0,
+    memory_limit: str | None = None,
 ) -> PartitionResult:
-    """Merge the files of one partition directory; see the module docstring for the swap."""
-    import pyarrow as pa
+    """Merge the files of one partition directory; see the module docstring."""
     import pyarrow.fs as pafs
 
     result = PartitionResult(table, directory)
-    # Reading, merging and compressing happen outside the write lock (files are immutable once
-    # in place, and zstd on a big day takes minutes); only the swap holds it, so a scrape never
-    # waits longer than a rename. The caller holds the "compact" lock against other compactions.
     infos = [
         i
         for i in archive.fs.get_file_info(archive.files_in(directory))
@@ -175,36 +179,30 @@ def compact_partition(
     if not infos:
         return result
     name = schema.parse_filename(infos[0].path)
-    if len(infos) == 1 and name is not None and name.compacted:
-        meta = file_version(archive, infos[0].path)
-        if meta == schema.SCHEMA_VERSION:
-            result.skipped = True
-            return result
-    parts: list[pa.Table] = []
-    used: list[pafs.FileInfo] = []
-    for info in infos:
-        try:
-            parts.append(read_upgraded(archive, table, info.path))
-        except Corrupt as exc:
-            result.quarantined.append(quarantine(archive, info.path, str(exc)))
-            continue
-        used.append(info)
-    if not used:
+    alone = len(infos) == 1 and name is not None and name.compacted
+    if alone and file_version(archive, infos[0].path) == schema.SCHEMA_VERSION:
+        result.skipped = True
         return result
-    merged = pa.concat_tables(parts)
-    result.inputs, result.rows_in = len(used), merged.num_rows
-    result.bytes_in = sum(i.size or 0 for i in used)
-    merged = dedupe_sorted(table, merged)
-    result.rows_out = merged.num_rows
-    result.checksum = checksum(merged)
-    options = dict(schema.TABLES[table].compact_options)
-    if archive.is_local:
-        outputs = _swap_local(
-            archive, table, directory, merged, result.checksum, options, used, lock_timeout
-        )
-    else:
-        with archive.lock("write", timeout=lock_timeout):
-            outputs = _swap_s3(archive, table, directory, merged, result.checksum, options, used)
+    work = Work.create(archive)
+    try:
+        used = _stage_inputs(archive, table, infos, work, result)
+        if not used:
+            return result
+        result.inputs = len(used)
+        result.bytes_in = sum(i.size or 0 for i in used)
+        _merge_into(archive, table, directory, work, result, memory_limit)
+        local = [f"{work.out}/{n}" for n in sorted(os.listdir(work.out))]
+        _verify(archive, table, local, result.checksum, local_files=True)
+        inputs = [i.path for i in used]
+        if archive.is_local:
+            outputs = swap_local(archive, directory, work, set(inputs), lock_timeout)
+        else:
+            with archive.lock("write", timeout=lock_timeout):
+                outputs, journal = publish_s3(archive, directory, local, inputs)
+                _verify(archive, table, outputs, result.checksum, local_files=False)
+                finish_s3(archive, journal, inputs, outputs)
+    finally:
+        work.remove()
     result.outputs = len(outputs)
     result.bytes_out = sum(i.size or 0 for i in archive.fs.get_file_info(outputs))
     log.info(
@@ -218,155 +216,106 @@ def compact_partition(
     return result
 
 
-def dedupe_sorted(table: str, data: pa.Table) -> pa.Table:
-    """``data`` without duplicate keys (the first occurrence wins), sorted by the key."""
-    import polars as pl
-    import pyarrow as pa
-
-    keys = list(schema.TABLES[table].key)
-    frame = pl.from_arrow(data.select(keys))
-    assert isinstance(frame, pl.DataFrame)
-    # Only the key columns go through polars; the rows themselves are taken in Arrow, so the
-    # stored types (map labels, ms timestamps) come out exactly as they went in.
-    order = (
-        frame.with_row_index("_row")
-        .unique(subset=keys, keep="first", maintain_order=True)
-        .sort(keys, nulls_last=True)
-        .get_column("_row")
-    )
-    return data.take(pa.array(order.to_numpy()))
-
-
-def checksum(data: pa.Table) -> str:
-    """A digest of the rows that ignores their order: sha256 over the sorted row hashes."""
-    import numpy as np
-    import polars as pl
-
-    frame = pl.from_arrow(data)
-    assert isinstance(frame, pl.DataFrame)
-    hashes = np.sort(frame.hash_rows(seed=0).to_numpy())
-    return hashlib.sha256(hashes.astype("<u8").tobytes()).hexdigest()
-
-
-def _chunks(table: str, data: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """(file name, rows) per output file: ``compact-<first ms>-<last ms>-<id>.parquet``."""
-    import pyarrow.compute as pc
-
-    for offset in range(0, max(data.num_rows, 1), MAX_ROWS_PER_FILE):
-        piece = data.slice(offset, MAX_ROWS_PER_FILE)
-        bounds = pc.min_max(piece.column(schema.TABLES[table].time).cast("int64"))
-        lo, hi = bounds["min"].as_py() or 0, bounds["max"].as_py() or 0
-        yield schema.make_filename(schema.COMPACTED, lo, hi), schema.stamp(piece)
-
-
-def _verify(archive: Archive, table: str, paths: list[str], expected: str) -> None:
-    import pyarrow as pa
+def _stage_inputs(
+    archive: Archive, table: str, infos: list[Any], work: Work, result: PartitionResult
+) -> list[Any]:
+    """Put each readable input into ``work.inputs`` as ``<position>.parquet`` (a hard link, a
+    download from S3, or an upgraded copy), so that the merge's file order is the inputs'
+    order; damaged files are quarantined. Returns the inputs used."""
     import pyarrow.parquet as pq
 
-    back = pa.concat_tables(
-        [pq.read_table(p, filesystem=archive.fs, schema=schema.TABLES[table].schema) for p in paths]
-    )
-    if checksum(back) != expected:
-        raise StorageError(
-            f"compaction of {paths[0].rsplit('/', 2)[0]} read back different rows; the "
-            "partition was left as it was: check the disk and run `archiver compact` again"
-        )
+    target = schema.TABLES[table].schema
+    used = []
+    for position, info in enumerate(infos):
+        staged = f"{work.inputs}/{position:08d}.parquet"
+        try:
+            try:
+                stored = pq.read_schema(info.path, filesystem=archive.fs)
+            except (OSError, ValueError) as exc:
+                raise Corrupt(f"unreadable Parquet: {exc}") from exc
+            version = (stored.metadata or {}).get(schema.SCHEMA_VERSION_KEY)
+            current = version == str(schema.SCHEMA_VERSION).encode()
+            if current and stored.remove_metadata().equals(target):
+                _stage_as_is(archive, info.path, staged)
+            else:
+                pq.write_table(read_upgraded(archive, table, info.path), staged)
+        except Corrupt as exc:
+            result.quarantined.append(quarantine(archive, info.path, str(exc)))
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot compact {info.path}: {exc.strerror or exc}") from exc
+        used.append(info)
+    return used
 
 
-def _swap_local(
+def _stage_as_is(archive: Archive, path: str, staged: str) -> None:
+    if archive.is_local:
+        os.link(path, staged)
+        return
+    with archive.fs.open_input_stream(path) as src, open(staged, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
+
+
+def _merge_into(
     archive: Archive,
     table: str,
     directory: str,
-    data: pa.Table,
-    digest: str,
-    options: dict[str, Any],
-    inputs: list[Any],
-    lock_timeout: float,
-) -> list[str]:
-    parent, live = directory.rsplit("/", 1)
-    token = uuid.uuid4().hex[:12]
-    staging = f"{parent}/{STAGING}{token}-{live}"
+    work: Work,
+    result: PartitionResult,
+    memory_limit: str | None,
+) -> None:
+    """Stream the merged rows of ``work.inputs`` into ``compact-*`` files in ``work.out``."""
+    import duckdb
+
+    definition = schema.TABLES[table]
+    files = [f"{work.inputs}/{n}" for n in sorted(os.listdir(work.inputs))]
+    stats = MergeStats()
     try:
-        outputs = [
-            archive.write_parquet(staging, piece, name=name, **options)
-            for name, piece in _chunks(table, data)
-        ]
-        _verify(archive, table, outputs, digest)
-        with archive.lock("write", timeout=lock_timeout):
-            _adopt_newcomers(archive, directory, staging, {i.path for i in inputs})
-            _swap_dirs(staging, directory, f"{parent}/{OLD}{token}-{live}")
-        staging = _leftover(staging, directory, f"{parent}/{OLD}{token}-{live}")
-        fsync_dir(parent)
+        batches = merged(
+            definition,
+            files,
+            memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT,
+            temp_directory=spill_directory(archive, work),
+            stats=stats,
+        )
+        result.checksum = write_sorted(
+            definition, batches, work.out, durable=archive.durable and archive.is_local
+        )
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot compact {directory}: {_first_line(exc)}") from exc
     except OSError as exc:
         raise StorageError(f"cannot compact {directory}: {exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return [f"{directory}/{p.rsplit('/', 1)[1]}" for p in outputs]
+    result.rows_in, result.rows_out = stats.rows_in, stats.rows_out
 
 
-def _adopt_newcomers(archive: Archive, directory: str, staging: str, inputs: set[str]) -> None:
-    """Hard-link files that scrapes added while we merged into the new set, so none is lost."""
-    current = set(archive.files_in(directory))
-    if not inputs <= current:
+def spill_directory(archive: Archive, work: Work) -> str:
+    """Where DuckDB spills: ``<root>/_archiver/tmp/duckdb`` locally, the work folder on S3."""
+    path = archive.path(STATE_DIR, "tmp", "duckdb") if archive.is_local else f"{work.root}/duckdb"
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _verify(
+    archive: Archive, table: str, paths: list[str], expected: str, *, local_files: bool
+) -> None:
+    import pyarrow.parquet as pq
+
+    digest = Digest()
+    fs = None if local_files else archive.fs
+    for path in paths:
+        with pq.ParquetFile(path, filesystem=fs) as reader:
+            for batch in reader.iter_batches(batch_size=BATCH_ROWS):
+                digest.update(batch)
+    if digest.hexdigest() != expected:
+        where = paths[0].rsplit("/", 1)[0] if paths else table
         raise StorageError(
-            f"{directory} changed under compaction (an input file vanished); "
-            "run `archiver compact` again"
+            f"compaction of {where} read back different rows; the partition was left as it "
+            "was: check the disk and run `archiver compact` again"
         )
-    for path in sorted(current - inputs):
-        os.link(path, f"{staging}/{path.rsplit('/', 1)[1]}")
-
-
-def _swap_dirs(staging: str, directory: str, old: str) -> None:
-    try:
-        _exchange(staging, directory)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
-            raise
-        # No atomic exchange here: two renames, the partition briefly absent (never doubled).
-        os.rename(directory, old)
-        os.rename(staging, directory)
-
-
-def _leftover(staging: str, directory: str, old: str) -> str:
-    """After the swap, the directory holding the previous files (to remove)."""
-    return old if os.path.isdir(old) else staging
-
-
-def _swap_s3(
-    archive: Archive,
-    table: str,
-    directory: str,
-    data: pa.Table,
-    digest: str,
-    options: dict[str, Any],
-    inputs: list[Any],
-) -> list[str]:
-    journal = f"{JOURNAL}{uuid.uuid4().hex[:12]}.json"
-    names = [i.path for i in inputs]
-    # Written before the outputs: after a crash, repair knows which compact-* files are
-    # unfinished outputs (roll back) or that the inputs are due for deletion (roll forward).
-    archive.write_state(journal, json.dumps({"inputs": names, "outputs": None}).encode())
-    outputs = [
-        archive.write_parquet(directory, piece, name=name, **options)
-        for name, piece in _chunks(table, data)
-    ]
-    _verify(archive, table, outputs, digest)
-    archive.write_state(journal, json.dumps({"inputs": names, "outputs": outputs}).encode())
-    archive.remove(names)
-    archive.remove([archive.state_path(journal)])
-    return outputs
-
-
-def _exchange(a: str, b: str) -> None:
-    """Swap two directory entries atomically (Linux renameat2 with RENAME_EXCHANGE)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available")
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, a.encode(), at_fdcwd, b.encode(), rename_exchange) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
 
 
 def _read_marker(archive: Archive) -> str | None:

@@ -15,6 +15,8 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 
+import filelock
+
 from archiver.store import tables
 from archiver.store.archive import (
     DELETING,
@@ -26,6 +28,7 @@ from archiver.store.archive import (
     TMP_SUFFIX,
     Archive,
 )
+from archiver.store.swap import WORK
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +42,17 @@ def repair(
     clock: Callable[[], float] = time.time,
     older_than: float = STALE_AFTER,
     lock_timeout: float = 60.0,
+    compacting: bool = False,
 ) -> list[str]:
     """Clean up after crashed processes; returns what it removed or restored.
 
-    Under the write lock (so no compaction or retention is running): unfinished compaction
+    Under the write lock (so no swap or retention is running): unfinished compaction
     swaps are completed or undone, half-deleted partitions finished, S3 compaction journals
-    rolled forward or back. Temp files (``_tmp-*.partial``) older than ``older_than`` seconds
-    are deleted: younger ones may belong to a writer of the scrape log that is still running.
+    rolled forward or back. Compaction work folders (``_archiver/work/``) and DuckDB's spill
+    files are cleaned only when no compaction is running (``compacting``: the caller holds the
+    ``compact`` lock; otherwise it is tried without waiting). Temp files (``_tmp-*.partial``)
+    older than ``older_than`` seconds are deleted: younger ones may belong to a writer of the
+    scrape log that is still running.
     Locks need no repair: they are OS file locks, released when their holder dies.
     """
     done: list[str] = []
@@ -56,8 +63,60 @@ def repair(
         else:
             done += _repair_journals(archive)
         done += _remove_stale_temps(archive, clock() - older_than)
+        if archive.is_local:
+            done += _repair_work_if_idle(archive, compacting)
     for item in done:
         log.warning("repaired leftover of an interrupted run: %s", item)
+    return done
+
+
+def _repair_work_if_idle(archive: Archive, compacting: bool) -> list[str]:
+    if compacting:
+        return _repair_work(archive)
+    try:
+        with archive.lock("compact", timeout=0):
+            return _repair_work(archive)
+    except filelock.Timeout:
+        return []  # a compaction is running: its work folder is not a leftover
+
+
+def _repair_work(archive: Archive) -> list[str]:
+    """Finish or undo interrupted swaps recorded in ``_archiver/work/<id>.json``; remove every
+    work folder and DuckDB's spill folder (nothing in them is needed once no compaction runs)."""
+    done: list[str] = []
+    parent = archive.path(STATE_DIR, WORK)
+    if os.path.isdir(parent):
+        for entry in sorted(os.scandir(parent), key=lambda e: e.name):
+            if entry.name.endswith(".json") and entry.is_file():
+                done += _finish_swap(archive, entry.path)
+        for entry in sorted(os.scandir(parent), key=lambda e: e.name):
+            if entry.is_dir():
+                shutil.rmtree(entry.path, ignore_errors=True)
+                done.append(entry.path)
+    spill = archive.path(STATE_DIR, "tmp", "duckdb")
+    if os.path.isdir(spill) and any(os.scandir(spill)):
+        shutil.rmtree(spill, ignore_errors=True)
+        done.append(spill)
+    return done
+
+
+def _finish_swap(archive: Archive, manifest: str) -> list[str]:
+    done = []
+    root = manifest[: -len(".json")]
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            live = archive.path(json.load(fh)["live"])
+    except (OSError, ValueError, KeyError, TypeError):
+        live = None
+    if live is not None and not os.path.exists(live):
+        # Only the two-rename fallback leaves the partition missing, and only after the merged
+        # set was verified (the manifest is written after): put it in place, or the old set.
+        for source in (f"{root}/out", f"{root}/old"):
+            if os.path.isdir(source):
+                os.rename(source, live)
+                done.append(f"{source} -> {live}")
+                break
+    os.unlink(manifest)
     return done
 
 

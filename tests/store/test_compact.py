@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import itertools
+import json
 import logging
 import os
 import subprocess
@@ -24,7 +25,7 @@ from click.testing import CliRunner
 from archiver.cli import storage
 from archiver.errors import ConfigError, StorageError
 from archiver.simulator.model import Account, AccountSpec
-from archiver.store import compact, repair, retention
+from archiver.store import compact, merge, repair, retention, swap
 from archiver.store import tables as schema
 from archiver.store import write as store
 from archiver.store.archive import Archive
@@ -92,9 +93,9 @@ def test_compaction_keeps_rows_drops_duplicates_and_names_ranges(tmp_path: Path)
 def test_checksum_ignores_order_but_not_content() -> None:
     frame = window(0).head(50)
     table = store.to_arrow_samples(frame)
-    assert compact.checksum(table) == compact.checksum(table.take(pa.array(range(49, -1, -1))))
+    assert merge.checksum(table) == merge.checksum(table.take(pa.array(range(49, -1, -1))))
     changed = store.to_arrow_samples(frame.with_columns(value=pl.col("value") + 1))
-    assert compact.checksum(changed) != compact.checksum(table)
+    assert merge.checksum(changed) != merge.checksum(table)
 
 
 def test_new_files_after_compaction_are_merged_in(tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ def test_fallback_without_exchange_still_swaps(
     def no_exchange(a: str, b: str) -> None:
         raise OSError(errno.EINVAL, "not supported here")
 
-    monkeypatch.setattr(compact, "_exchange", no_exchange)
+    monkeypatch.setattr(swap, "exchange", no_exchange)
     archive = Archive.open(str(tmp_path))
     fill(archive, range(4))
     before = rows(tmp_path)
@@ -344,3 +345,73 @@ def test_missing_s3_credentials_say_what_to_set(tmp_path: Path) -> None:
     # An instance role, only when the user says the metadata service is there.
     assert s3_credentials_problem({"AWS_EC2_METADATA_DISABLED": "false"}, str(tmp_path)) is None
     assert s3_credentials_problem({"AWS_EC2_METADATA_DISABLED": "true"}, str(tmp_path))
+
+
+def plain_read(root: Path) -> int:
+    """What an analyst runs against the archive: every sample file, Hive partitions."""
+    glob = str(root / "samples" / "**" / "*.parquet")
+    ((count,),) = duckdb.sql(
+        "SELECT count(*) FROM read_parquet($g, hive_partitioning = true)", params={"g": glob}
+    ).fetchall()
+    return int(count)
+
+
+def test_running_or_killed_compaction_leaves_plain_reads_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = Archive.open(str(tmp_path))
+    written = fill(archive, range(4))
+    seen: list[int] = []
+    real_swap = compact.swap_local
+
+    def swap_after_reading(*args: object, **kwargs: object) -> list[str]:
+        # The merged files and staged inputs are on disk now (what a kill here leaves behind).
+        work = args[2]
+        assert isinstance(work, swap.Work)
+        assert os.listdir(work.out) and os.listdir(work.inputs)
+        assert work.root.startswith(str(tmp_path / "_archiver" / "work"))
+        seen.append(plain_read(tmp_path))
+        return real_swap(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compact, "swap_local", swap_after_reading)
+    compact.compact(archive)
+    assert seen and all(n == written for n in seen)
+
+    # Killed before the swap: the work folder stays until the next run; reads still work.
+    fill(archive, range(4, 6))
+
+    def killed(*args: object, **kwargs: object) -> list[str]:
+        raise KeyboardInterrupt  # as far as the files are concerned, SIGKILL stops here
+
+    monkeypatch.setattr(compact, "swap_local", killed)
+    monkeypatch.setattr(swap.Work, "remove", lambda self: None)
+    with pytest.raises(KeyboardInterrupt):
+        compact.compact(archive)
+    monkeypatch.undo()
+    assert list((tmp_path / "_archiver" / "work").iterdir())
+    total = written + sum(window(i).height for i in range(4, 6))
+    assert plain_read(tmp_path) == total
+    report = compact.compact(archive)
+    assert any("work" in item for item in report.repaired)
+    assert not list((tmp_path / "_archiver" / "work").iterdir())
+    assert plain_read(tmp_path) == total
+
+
+def test_interrupted_fallback_swap_is_finished_by_repair(tmp_path: Path) -> None:
+    archive = Archive.open(str(tmp_path))
+    fill(archive, range(3))
+    before = rows(tmp_path)
+    directory = archive.files("samples")[0].rsplit("/", 1)[0]
+    # What the two-rename fallback leaves when killed between its renames: the live directory
+    # moved to <work>/old, the verified merged set still in <work>/out, the manifest naming it.
+    work = swap.Work.create(archive)
+    for path in archive.files_in(directory):
+        os.link(path, f"{work.out}/{os.path.basename(path)}")
+    live = directory[len(archive.base) + 1 :]
+    Path(work.manifest).write_text(json.dumps({"live": live}), encoding="utf-8")
+    os.rename(directory, work.old)
+    assert not os.path.exists(directory)
+    done = repair.repair(archive)
+    assert f"{work.out} -> {directory}" in done
+    assert rows(tmp_path) == before
+    assert not os.path.exists(work.root) and not os.path.exists(work.manifest)

@@ -18,7 +18,7 @@ from archiver.errors import ConfigError
 from archiver.simulator.model import Account, AccountSpec
 from archiver.store import compact, repair, retention
 from archiver.store import write as store
-from archiver.store.archive import Archive
+from archiver.store.archive import JOURNAL, Archive
 
 T0 = int(datetime(2025, 3, 3, tzinfo=UTC).timestamp() * 1000)
 ACCOUNT = Account(AccountSpec.small(seed=5))
@@ -92,7 +92,7 @@ def test_write_compact_query_on_s3(s3: str) -> None:
     assert sum(r.rows_out for r in report.compacted if r.table == "samples") == written
     assert len(archive.files("samples")) == len(ACCOUNT.namespaces)
     assert all("/compact-" in p for p in archive.files("samples"))
-    assert archive.read_state(f"{compact.JOURNAL}x.json") is None  # journals cleaned up
+    assert archive.read_state(f"{JOURNAL}x.json") is None  # journals cleaned up
 
     # pyarrow reads the layout as it lies ...
     dataset = ds.dataset(
@@ -115,13 +115,14 @@ def test_s3_crash_between_put_and_delete_is_finished_by_repair(s3: str) -> None:
         store.write_samples(archive, ACCOUNT.window(T0 + m * 60_000))
     directory = archive.files("samples")[0].rsplit("/", 1)[0]
     inputs = archive.files_in(directory)
-    table = compact.dedupe_sorted(
-        "samples",
-        ds.dataset(inputs, filesystem=archive.fs, format="parquet").to_table(),
+    table = (
+        ds.dataset(inputs, filesystem=archive.fs, format="parquet")
+        .to_table()
+        .sort_by([("series", "ascending"), ("ts", "ascending")])
     )
     # What a process killed after the PUT and its journal, before the deletes, leaves behind.
     archive.write_state(
-        f"{compact.JOURNAL}dead.json",
+        f"{JOURNAL}dead.json",
         f'{{"inputs": {list(inputs)!r}, "outputs": ["x"]}}'.replace("'", '"').encode(),
     )
     archive.write_parquet(directory, table, stem="compact-1-2")

@@ -1,0 +1,252 @@
+"""One partition's files merged into one sorted, duplicate-free stream, in bounded memory.
+
+DuckDB sorts the input files by the table's key out of core (``memory_limit``, spilling to a
+``temp_directory`` under the archive's state folder), the file order and the row's position in
+its file breaking ties, so that the first stored copy of a key wins, as it always has. Python
+then drops repeated keys batch by batch (a repeat sits right after its first copy) and writes
+row groups. Memory is bounded by DuckDB's limit plus one row group, never by the size of the
+partition: this is the sort-merge that Prometheus and VictoriaMetrics do over sorted runs, with
+DuckDB's external sort as the merge.
+
+:class:`Digest` is the check that the rows came through unchanged: an order-free digest of the
+rows, updated batch by batch, compared with the same digest of the files read back from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from archiver.store.tables import Table
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+#: DuckDB's memory for one compaction when the caller gives none (``ARCHIVER_MEMORY_LIMIT``
+#: overrides it): measured, a 2.5M-row partition sorts in ~430 MB peak RSS at 256 MB.
+DEFAULT_MEMORY_LIMIT = "256MB"
+#: Rows per batch handed from DuckDB to the writer.
+BATCH_ROWS = 65_536
+#: Rows per Parquet row group of a merged file (a row group is held in memory once, as Arrow).
+ROW_GROUP_ROWS = 1 << 18
+
+
+class Digest:
+    """A digest of a set of rows that ignores their order (and the batches they came in).
+
+    >>> import pyarrow as pa
+    >>> a, b = Digest(), Digest()
+    >>> a.update(pa.table({"x": [1, 2, 3]}))
+    >>> b.update(pa.table({"x": [3]})); b.update(pa.table({"x": [2, 1]}))
+    >>> a.hexdigest() == b.hexdigest()
+    True
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sum = 0
+        self._xor = 0
+
+    def update(self, data: pa.Table | pa.RecordBatch) -> None:
+        import numpy as np
+        import polars as pl
+
+        if data.num_rows == 0:
+            return
+        frame = pl.from_arrow(data)
+        assert isinstance(frame, pl.DataFrame)
+        hashes = frame.hash_rows(seed=0).to_numpy().astype(np.uint64)
+        self.count += len(hashes)
+        # Sum (mod 2^64) and xor of per-row hashes: both order-free, one pass, no memory.
+        self._sum = (self._sum + int(hashes.sum(dtype=np.uint64))) % (1 << 64)
+        self._xor ^= int(np.bitwise_xor.reduce(hashes))
+
+    def hexdigest(self) -> str:
+        text = f"{self.count}:{self._sum}:{self._xor}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def checksum(data: pa.Table) -> str:
+    """The :class:`Digest` of a table's rows."""
+    digest = Digest()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+@dataclass
+class MergeStats:
+    """What went into a merge (filled in while its stream is consumed)."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+
+
+def merged(
+    table: Table,
+    files: list[str],
+    *,
+    memory_limit: str,
+    temp_directory: str,
+    stats: MergeStats,
+    threads: int | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``files`` (local Parquet files of ``table``'s current schema, in the order
+    whose first copy of a key wins) sorted by the table's key, each key once, as batches of
+    the stored schema."""
+    import duckdb
+
+    from archiver.query.connect import load_sql
+
+    config: dict[str, Any] = {
+        "memory_limit": memory_limit,
+        "temp_directory": temp_directory,
+        "preserve_insertion_order": False,
+    }
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(config=config)
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET VARIABLE archiver_merge_files = $files", {"files": files})
+        # A relation's reader streams; a DB-API result's would copy every row first.
+        reader = con.sql(load_sql(f"merge_{table.name}.sql")).to_arrow_reader(BATCH_ROWS)
+        yield from _dedupe(table, reader, stats)
+    finally:
+        con.close()
+
+
+def _dedupe(
+    table: Table, batches: Iterable[pa.RecordBatch], stats: MergeStats
+) -> Iterator[pa.RecordBatch]:
+    """Sorted batches without a key equal to the row before it (across batch boundaries)."""
+    import polars as pl
+
+    keys = list(table.key)
+    last: pl.DataFrame | None = None
+    for raw in batches:
+        if raw.num_rows == 0:
+            continue
+        batch = raw.cast(table.schema)
+        stats.rows_in += batch.num_rows
+        frame = pl.from_arrow(batch.select(keys))
+        assert isinstance(frame, pl.DataFrame)
+        both = frame if last is None else pl.concat([last, frame])
+        repeated = both.select(
+            pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
+        ).to_series()
+        if last is not None:
+            repeated = repeated.slice(1)
+        last = frame.tail(1)
+        if repeated.any():
+            import pyarrow as pa
+
+            batch = batch.filter(pa.array((~repeated.fill_null(False)).to_numpy()))
+        stats.rows_out += batch.num_rows
+        yield batch
+
+
+def write_sorted(
+    table: Table,
+    batches: Iterable[pa.RecordBatch],
+    directory: str,
+    *,
+    durable: bool,
+    max_rows_per_file: int = 1 << 24,
+) -> str:
+    """Write sorted ``batches`` as ``compact-<first ms>-<last ms>-<id>.parquet`` files in the
+    local ``directory`` (a new file every ``max_rows_per_file`` rows); returns the rows'
+    :class:`Digest`. Each file is written under a temp name and renamed once whole."""
+    options = dict(table.compact_options)
+    options.pop("row_group_size", None)
+    digest = Digest()
+    sink: _Sink | None = None
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for batch in batches:
+        digest.update(batch)
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows < ROW_GROUP_ROWS:
+            continue
+        sink = _flush(table, directory, options, sink, pending, durable, max_rows_per_file)
+        pending, pending_rows = [], 0
+    if pending:
+        sink = _flush(table, directory, options, sink, pending, durable, max_rows_per_file)
+    if sink is not None:
+        sink.close(durable)
+    return digest.hexdigest()
+
+
+class _Sink:
+    """One output file being written: its writer, its temp path, its time range."""
+
+    def __init__(self, table: Table, directory: str, options: dict[str, Any]) -> None:
+        import uuid
+
+        import pyarrow.parquet as pq
+
+        from archiver.store.archive import TMP_PREFIX, TMP_SUFFIX
+        from archiver.store.tables import stamp
+
+        self.directory = directory
+        self.tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
+        self.time = table.time
+        self.rows = 0
+        self.lo: int | None = None
+        self.hi: int | None = None
+        self.writer = pq.ParquetWriter(
+            self.tmp, stamp(table.schema.empty_table()).schema, **options
+        )
+
+    def write(self, data: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        bounds = pc.min_max(data.column(self.time).cast("int64"))
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if lo is not None:
+            self.lo = lo if self.lo is None else min(self.lo, lo)
+            self.hi = hi if self.hi is None else max(self.hi, hi)
+        self.writer.write_table(data, row_group_size=data.num_rows)
+        self.rows += data.num_rows
+
+    def close(self, durable: bool) -> str:
+        import os
+
+        from archiver.store.archive import fsync_dir
+        from archiver.store.tables import COMPACTED, make_filename
+
+        self.writer.close()
+        if durable:
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        final = f"{self.directory}/{make_filename(COMPACTED, self.lo or 0, self.hi or 0)}"
+        os.replace(self.tmp, final)
+        if durable:
+            fsync_dir(self.directory)
+        return final
+
+
+def _flush(
+    table: Table,
+    directory: str,
+    options: dict[str, Any],
+    sink: _Sink | None,
+    pending: list[pa.RecordBatch],
+    durable: bool,
+    max_rows_per_file: int,
+) -> _Sink:
+    import pyarrow as pa
+
+    if sink is not None and sink.rows >= max_rows_per_file:
+        sink.close(durable)
+        sink = None
+    if sink is None:
+        sink = _Sink(table, directory, options)
+    sink.write(pa.Table.from_batches(pending, schema=table.schema))
+    return sink
