@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
 import click
 
 from archiver.cli.common import archive_option, load_settings, on_terminal
+
+log = logging.getLogger("archiver")
 
 
 def _open(flags: dict[str, Any]) -> Any:
@@ -29,16 +32,29 @@ def _open(flags: dict[str, Any]) -> Any:
 def compact(dates: tuple[datetime, ...], **flags: Any) -> None:
     """Merge each partition's small files into a few sorted ones; drop duplicates.
 
-    The rows stay identical (checked by a checksum before the swap). Damaged files are moved
-    to <archive>/_archiver/quarantine/ and named in a warning.
+    Run it as its own cron job (scrape never compacts). The rows stay identical (checked by a
+    digest of the files read back before the swap); memory stays bounded by
+    ARCHIVER_MEMORY_LIMIT (default 256MB for DuckDB's sort). Damaged files are moved to
+    <archive>/_archiver/quarantine/ and named in a warning. If another compaction is running
+    on the archive, this one says so and exits 0 without waiting.
     """
-    from archiver.store import compact as lib
+    import filelock
 
-    archive = _open(flags)
+    from archiver.config import memory_limit
+    from archiver.store import compact as lib
+    from archiver.store.archive import Archive
+
+    settings = load_settings(**flags)
+    limit = memory_limit(settings) if settings.memory_limit else None
+    archive = Archive.from_settings(settings)
     wanted = [d.date().isoformat() for d in dates] or None
     which = ", ".join(wanted) if wanted else "every partition"
     on_terminal(f"compacting {archive.uri} ({which}); this can take minutes on a large archive")
-    report = lib.compact(archive, dates=wanted)
+    try:
+        report = lib.compact(archive, dates=wanted, memory_limit=limit, busy_timeout=0)
+    except filelock.Timeout:
+        log.warning("another `archiver compact` is running on %s; nothing done", settings.archive)
+        return
     done = report.compacted
     rows_in = sum(r.rows_in for r in done)
     rows_out = sum(r.rows_out for r in done)

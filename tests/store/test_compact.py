@@ -415,3 +415,54 @@ def test_interrupted_fallback_swap_is_finished_by_repair(tmp_path: Path) -> None
     assert f"{work.out} -> {directory}" in done
     assert rows(tmp_path) == before
     assert not os.path.exists(work.root) and not os.path.exists(work.manifest)
+
+
+def _compact_cli(root: Path, limit_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
+    import resource
+    import signal
+
+    def limit() -> None:
+        if limit_bytes is not None:
+            # Writes past this size fail with EFBIG, as on a full disk (no signal: ignored).
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "archiver", "compact", "--archive", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+def test_compact_that_cannot_write_exits_1_naming_the_path_partition_as_it_was(
+    tmp_path: Path,
+) -> None:
+    archive = Archive.open(str(tmp_path))
+    fill(archive, range(30))
+    before, files = rows(tmp_path), sample_files(tmp_path)
+    largest = max(os.path.getsize(f) for f in files)
+    done = _compact_cli(tmp_path, limit_bytes=largest)  # the merged file cannot fit
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot compact" in lines[0] and str(tmp_path) in lines[0]
+    assert "Traceback" not in done.stderr
+    assert rows(tmp_path) == before and sample_files(tmp_path) == files
+    assert plain_read(tmp_path) == len(before)
+    done = _compact_cli(tmp_path)  # space again: the next run finishes the job
+    assert done.returncode == 0, done.stderr
+    assert rows(tmp_path) == before
+
+
+def test_second_compaction_does_not_wait_for_the_first(tmp_path: Path) -> None:
+    archive = Archive.open(str(tmp_path))
+    fill(archive, range(2))
+    with archive.lock("compact"):
+        started = time.monotonic()
+        done = _compact_cli(tmp_path)
+        assert time.monotonic() - started < 30
+    assert done.returncode == 0
+    assert "another `archiver compact` is running" in done.stderr
+    assert len(sample_files(tmp_path)) == 2 * len(ACCOUNT.namespaces)  # nothing merged
