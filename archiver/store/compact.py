@@ -30,7 +30,7 @@ from typing import Any
 
 from archiver.errors import StorageError
 from archiver.store import tables as schema
-from archiver.store.archive import STATE_DIR, TABLES, Archive
+from archiver.store.archive import TABLES, Archive
 from archiver.store.merge import (
     BATCH_ROWS,
     DEFAULT_MEMORY_LIMIT,
@@ -40,7 +40,8 @@ from archiver.store.merge import (
     write_sorted,
 )
 from archiver.store.repair import repair
-from archiver.store.swap import Work, finish_s3, publish_s3, swap_local
+from archiver.store.rollups import has_rollups, partition_of, write_rollups
+from archiver.store.swap import SPILL, Work, finish_s3, publish_s3, swap_local
 from archiver.store.upgrade import Corrupt, file_version, quarantine, read_upgraded
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class PartitionResult:
     checksum: str = ""
     quarantined: list[str] = field(default_factory=list)
     skipped: bool = False  # already one compacted file at the current schema version
+    rollup_rows: int | None = None  # rollups rewritten from the compacted samples
 
 
 @dataclass
@@ -121,7 +123,21 @@ def _compact(
                     archive, table, directory, lock_timeout=lock_timeout, memory_limit=memory_limit
                 )
                 report.partitions.append(result)
+                if schema.TABLES[table].rolled_up:
+                    _roll_up(archive, result, memory_limit, lock_timeout)
     return report
+
+
+def _roll_up(
+    archive: Archive, result: PartitionResult, memory_limit: str | None, lock_timeout: float
+) -> None:
+    """Rewrite the rollups of a partition whose samples changed, or that has none yet."""
+    day, namespace = partition_of(result.directory)
+    changed = result.inputs > 0 and not result.skipped
+    if changed or (result.skipped and not has_rollups(archive, day, namespace)):
+        result.rollup_rows = write_rollups(
+            archive, day, namespace, memory_limit=memory_limit, lock_timeout=lock_timeout
+        )
 
 
 def compact_closed_days(
@@ -289,8 +305,9 @@ def _merge_into(
 
 
 def spill_directory(archive: Archive, work: Work) -> str:
-    """Where DuckDB spills: ``<root>/_archiver/tmp/duckdb`` locally, the work folder on S3."""
-    path = archive.path(STATE_DIR, "tmp", "duckdb") if archive.is_local else f"{work.root}/duckdb"
+    """Where DuckDB spills: ``<root>/_archiver/tmp/duckdb/compact`` locally (a folder of its
+    own, which repair may empty: queries spill beside it), the work folder on S3."""
+    path = archive.path(*SPILL) if archive.is_local else f"{work.root}/duckdb"
     os.makedirs(path, exist_ok=True)
     return path
 

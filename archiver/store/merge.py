@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from archiver.store.tables import Table
+from archiver.store.tables import COMPACTED, Table
 
 if TYPE_CHECKING:
     import polars as pl
@@ -155,6 +155,7 @@ def write_sorted(
     *,
     durable: bool,
     max_rows_per_file: int = 1 << 24,
+    stem: str = COMPACTED,
 ) -> str:
     """Write sorted ``batches`` as ``compact-<first ms>-<last ms>-<id>.parquet`` files in the
     local ``directory`` (a new file every ``max_rows_per_file`` rows); returns the rows'
@@ -171,10 +172,10 @@ def write_sorted(
         pending_rows += batch.num_rows
         if pending_rows < ROW_GROUP_ROWS:
             continue
-        sink = _flush(table, directory, options, sink, pending, durable, max_rows_per_file)
+        sink = _flush(table, directory, options, sink, pending, durable, max_rows_per_file, stem)
         pending, pending_rows = [], 0
     if pending:
-        sink = _flush(table, directory, options, sink, pending, durable, max_rows_per_file)
+        sink = _flush(table, directory, options, sink, pending, durable, max_rows_per_file, stem)
     if sink is not None:
         sink.close(durable)
     return digest.hexdigest()
@@ -183,7 +184,7 @@ def write_sorted(
 class _Sink:
     """One output file being written: its writer, its temp path, its time range."""
 
-    def __init__(self, table: Table, directory: str, options: dict[str, Any]) -> None:
+    def __init__(self, table: Table, directory: str, options: dict[str, Any], stem: str) -> None:
         import uuid
 
         import pyarrow.parquet as pq
@@ -192,6 +193,7 @@ class _Sink:
         from archiver.store.tables import stamp
 
         self.directory = directory
+        self.stem = stem
         self.tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
         self.time = table.time
         self.rows = 0
@@ -216,7 +218,7 @@ class _Sink:
         import os
 
         from archiver.store.archive import fsync_dir
-        from archiver.store.tables import COMPACTED, make_filename
+        from archiver.store.tables import make_filename
 
         self.writer.close()
         if durable:
@@ -225,7 +227,7 @@ class _Sink:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        final = f"{self.directory}/{make_filename(COMPACTED, self.lo or 0, self.hi or 0)}"
+        final = f"{self.directory}/{make_filename(self.stem, self.lo or 0, self.hi or 0)}"
         os.replace(self.tmp, final)
         if durable:
             fsync_dir(self.directory)
@@ -240,6 +242,7 @@ def _flush(
     pending: list[pa.RecordBatch],
     durable: bool,
     max_rows_per_file: int,
+    stem: str,
 ) -> _Sink:
     import pyarrow as pa
 
@@ -247,6 +250,6 @@ def _flush(
         sink.close(durable)
         sink = None
     if sink is None:
-        sink = _Sink(table, directory, options)
+        sink = _Sink(table, directory, options, stem)
     sink.write(pa.Table.from_batches(pending, schema=table.schema))
     return sink

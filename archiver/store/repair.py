@@ -28,7 +28,7 @@ from archiver.store.archive import (
     TMP_SUFFIX,
     Archive,
 )
-from archiver.store.swap import WORK
+from archiver.store.swap import SPILL, WORK
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ def _repair_work(archive: Archive) -> list[str]:
             if entry.is_dir():
                 shutil.rmtree(entry.path, ignore_errors=True)
                 done.append(entry.path)
-    spill = archive.path(STATE_DIR, "tmp", "duckdb")
-    if os.path.isdir(spill) and any(os.scandir(spill)):
+    spill = archive.path(*SPILL)
+    if os.path.isdir(spill) and os.listdir(spill):
         shutil.rmtree(spill, ignore_errors=True)
         done.append(spill)
     return done

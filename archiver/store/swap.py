@@ -34,6 +34,8 @@ from archiver.store.archive import JOURNAL, STATE_DIR, Archive, fsync_dir
 
 #: ``<root>/_archiver/work/``: compaction's work folders and their manifests.
 WORK = "work"
+#: Where compaction's DuckDB spills, below the state folder (queries spill to its parent).
+SPILL = (STATE_DIR, "tmp", "duckdb", "compact")
 
 
 @dataclass(frozen=True)

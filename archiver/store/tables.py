@@ -128,6 +128,8 @@ class Table:
     stem: str
     write_options: dict[str, Any] = field(default_factory=dict)
     compact_options: dict[str, Any] = field(default_factory=dict)
+    #: Compaction keeps hourly rollups of this table (``rollups``, by the same partitions).
+    rolled_up: bool = False
 
     @property
     def by_namespace(self) -> bool:
@@ -146,6 +148,7 @@ TABLES: dict[str, Table] = {
             stem="part",
             write_options=SAMPLE_WRITE_OPTIONS,
             compact_options=COMPACT_WRITE_OPTIONS,
+            rolled_up=True,
         ),
         Table(
             "scrapes",

@@ -466,3 +466,51 @@ def test_second_compaction_does_not_wait_for_the_first(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "another `archiver compact` is running" in done.stderr
     assert len(sample_files(tmp_path)) == 2 * len(ACCOUNT.namespaces)  # nothing merged
+
+
+def test_compaction_writes_hourly_rollups_and_rewrites_them_with_late_data(
+    tmp_path: Path,
+) -> None:
+    archive = Archive.open(str(tmp_path))
+    fill(archive, range(0, 150, 10))  # minutes 0..140, every tenth: three hours
+    compact.compact(archive)
+    glob = str(tmp_path / "rollups" / "*" / "*" / "*.parquet")
+    query = """
+        SELECT namespace, series, hour, count, min, max, avg, last, last_ts, labels, metric
+        FROM read_parquet($g, hive_partitioning = true) ORDER BY ALL
+    """
+    expected = """
+        SELECT namespace, series, time_bucket(INTERVAL 1 hour, ts) AS hour, count(*), min(value),
+               max(value), avg(value), arg_max(value, ts), max(ts), any_value(labels),
+               any_value(metric)
+        FROM read_parquet($s, hive_partitioning = true)
+        GROUP BY ALL ORDER BY ALL
+    """
+    samples = str(tmp_path / "samples" / "*" / "*" / "*.parquet")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    got = con.execute(query, {"g": glob}).fetchall()
+    assert got == con.execute(expected, {"s": samples}).fetchall()
+    assert {row[2].hour for row in got} == {0, 1, 2}
+    # Late data for the same day: compaction rewrites the day's samples and its rollups.
+    fill(archive, range(5, 150, 10))
+    compact.compact(archive)
+    again = con.execute(query, {"g": glob}).fetchall()
+    assert again == con.execute(expected, {"s": samples}).fetchall()
+    assert sum(r[3] for r in got) < sum(r[3] for r in again) == plain_read(tmp_path)
+    assert len(list((tmp_path / "rollups").rglob("*.parquet"))) == len(ACCOUNT.namespaces)
+    # Read as it lies by polars too, with the agreed types.
+    frame = pl.read_parquet(glob.replace("*/*/*", "**/*"), hive_partitioning=True)
+    assert frame.schema["hour"] == pl.Datetime("ms", "UTC") and frame.height == len(again)
+    # Retention takes them with their day.
+    retention.retention(archive, 1, today=date(2025, 3, 10), dry_run=False)
+    assert not list((tmp_path / "rollups").rglob("*.parquet"))
+
+
+def test_rollups_of_a_compacted_partition_without_them_are_written(tmp_path: Path) -> None:
+    archive = Archive.open(str(tmp_path))
+    store.write_samples(archive, pl.concat([window(i) for i in range(3)]), bulk=True)
+    assert not (tmp_path / "rollups").exists()
+    report = compact.compact(archive)
+    assert all(r.skipped for r in report.partitions if r.table == "samples")
+    assert len(list((tmp_path / "rollups").rglob("*.parquet"))) == len(ACCOUNT.namespaces)
