@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARCHIVE ?= demo-archive
 
-.PHONY: help install demo test lint check bench bench-backlog bench-publish crash notebooks jupyter clean
+.PHONY: help install demo test lint check bench bench-backlog bench-publish crash notebooks jupyter clean bench-scale
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ bench-publish:  ## copy the last full make bench to the tracked BENCHMARKS.md an
 
 crash:  ## 1,000 SIGKILLs at random moments across scrape, compact and retention (~30 min; not in make test)
 	$(BIN)/python -m tests.store.crash_soak --kills 1000 --out benchmarks/crash.json
+
+bench-scale:  ## compaction at the 50,000-point cap (2 h of minutes): peak RSS, samples/s, vs the previous compaction
+	$(BIN)/python -m benchmarks.bench_scale --hours 2
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
 	$(BIN)/archiver notebooks run --archive $(ARCHIVE) --html build/notebooks
