@@ -295,7 +295,11 @@ def _merge_into(
             stats=stats,
         )
         result.checksum = write_sorted(
-            definition, batches, work.out, durable=archive.durable and archive.is_local
+            definition,
+            batches,
+            work.out,
+            durable=archive.durable and archive.is_local,
+            options=lambda: stats.write_options(definition),
         )
     except duckdb.Error as exc:
         raise StorageError(f"cannot compact {directory}: {_first_line(exc)}") from exc

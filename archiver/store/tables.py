@@ -130,6 +130,8 @@ class Table:
     compact_options: dict[str, Any] = field(default_factory=dict)
     #: Compaction keeps hourly rollups of this table (``rollups``, by the same partitions).
     rolled_up: bool = False
+    #: The columns a row's ``series`` determines (compaction sorts series numbers, not text).
+    by_series: tuple[str, ...] = ()
 
     @property
     def by_namespace(self) -> bool:
@@ -149,6 +151,7 @@ TABLES: dict[str, Table] = {
             write_options=SAMPLE_WRITE_OPTIONS,
             compact_options=COMPACT_WRITE_OPTIONS,
             rolled_up=True,
+            by_series=("metric", "labels"),
         ),
         Table(
             "scrapes",
