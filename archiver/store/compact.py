@@ -40,7 +40,7 @@ from archiver.store.merge import (
     write_sorted,
 )
 from archiver.store.repair import repair
-from archiver.store.rollups import has_rollups, partition_of, write_rollups
+from archiver.store.rollups import has_rollups, roll_up_dir
 from archiver.store.swap import SPILL, Work, finish_s3, publish_s3, swap_local
 from archiver.store.upgrade import Corrupt, file_version, quarantine, read_upgraded
 
@@ -132,11 +132,10 @@ def _roll_up(
     archive: Archive, result: PartitionResult, memory_limit: str | None, lock_timeout: float
 ) -> None:
     """Rewrite the rollups of a partition whose samples changed, or that has none yet."""
-    day, namespace = partition_of(result.directory)
     changed = result.inputs > 0 and not result.skipped
-    if changed or (result.skipped and not has_rollups(archive, day, namespace)):
-        result.rollup_rows = write_rollups(
-            archive, day, namespace, memory_limit=memory_limit, lock_timeout=lock_timeout
+    if changed or (result.skipped and not has_rollups(archive, result.directory)):
+        result.rollup_rows = roll_up_dir(
+            archive, result.directory, memory_limit=memory_limit, lock_timeout=lock_timeout
         )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from archiver.errors import StorageError
 from archiver.store import tables
-from archiver.store.archive import Archive, unescape_partition
+from archiver.store.archive import Archive
 from archiver.store.swap import Work, finish_s3, publish_s3, swap_local
 
 if TYPE_CHECKING:
@@ -28,15 +28,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def partition_of(directory: str) -> tuple[str, str | None]:
-    """(date, namespace) of a ``.../date=D/namespace=N`` samples directory."""
-    date_part, namespace_part = directory.rstrip("/").rsplit("/", 2)[-2:]
-    return date_part[len("date=") :], unescape_partition(namespace_part[len("namespace=") :])
+def rollups_dir(archive: Archive, samples_dir: str) -> str:
+    """The rollups directory beside a ``samples/date=D/namespace=N`` directory (same names, so
+    a namespace stored under a bounded name keeps it)."""
+    relative = samples_dir[len(archive.path("samples")) + 1 :]
+    return archive.path("rollups", relative)
 
 
-def has_rollups(archive: Archive, date: str, namespace: str | None) -> bool:
-    """Whether the rollups partition of (date, namespace) holds a file."""
-    return bool(archive.files_in(archive.table_dir("rollups", date, namespace)))
+def has_rollups(archive: Archive, samples_dir: str) -> bool:
+    """Whether the rollups of a samples partition directory hold a file."""
+    return bool(archive.files_in(rollups_dir(archive, samples_dir)))
 
 
 def write_rollups(
@@ -53,10 +54,22 @@ def write_rollups(
     Reads the partition's sample files as they are: call it on a compacted partition (each
     sample once), as compaction does.
     """
+    samples_dir = archive.table_dir("samples", date, namespace)
+    return roll_up_dir(archive, samples_dir, memory_limit=memory_limit, lock_timeout=lock_timeout)
+
+
+def roll_up_dir(
+    archive: Archive,
+    samples_dir: str,
+    *,
+    memory_limit: str | None = None,
+    lock_timeout: float = 60.0,
+) -> int:
+    """:func:`write_rollups` for a samples partition directory."""
     from archiver.store.merge import DEFAULT_MEMORY_LIMIT
 
-    samples = archive.files_in(archive.table_dir("samples", date, namespace))
-    directory = archive.table_dir("rollups", date, namespace)
+    samples = archive.files_in(samples_dir)
+    directory = rollups_dir(archive, samples_dir)
     previous = archive.files_in(directory)
     work = Work.create(archive)
     try:
