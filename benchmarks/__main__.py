@@ -292,8 +292,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             if extra:
                 lines.append(f"  - {row.get('what')}: {extra}")
     # Runs that are not part of `make bench` (`make crash` takes half an hour; the body-size
-    # cap run is one command) write their own sections; they are carried over as they stand.
-    for extra in ("crash.md", "body_cap.md"):
+    # cap run is one command; `make bench-scale` a quarter of an hour) write their own
+    # sections; they are carried over as they stand.
+    for extra in ("crash.md", "body_cap.md", "scale.md"):
         if (HERE / extra).is_file():
             lines += ["", (HERE / extra).read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"

@@ -200,17 +200,40 @@ def run(repeats: int = 1, quick: bool = False, hours: float = 2.0) -> list[dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--hours", type=float, default=2.0)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
     args = parser.parse_args()
-    print("| what | ours | theirs | ratio | target | met |")
-    print("|---|---|---|---|---|---|")
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    lines = ["| what | ours | theirs | ratio | target | met |", "|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     for row in run(quick=args.quick, hours=args.hours):
         met = {True: "yes", False: "**no**", None: "—"}[row["met"]]  # type: ignore[index]
-        print(
+        line = (
             f"| {row['what']} | {row['ours']} {row['unit']} | {row.get('theirs', '')} "
-            f"| {row.get('ratio', '')} | {row['target']} | {met} |",
-            flush=True,
+            f"| {row.get('ratio', '')} | {row['target']} | {met} |"
         )
+        print(line, flush=True)
+        lines.append(line)
+    if args.quick:
+        return
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    load = [round(x, 2) for x in (*load_before, *os.getloadavg())]
+    how = " ".join(line.strip() for line in (__doc__ or "").split("\n\n", 1)[1].splitlines())
+    section = [
+        "## Scale: compaction at the 50,000-point cap (`make bench-scale`)",
+        "",
+        f"- date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, commit {commit}, "
+        f"{args.hours:g} h of minutes per account, {time.perf_counter() - started:.0f} s in all",
+        f"- load average (1, 5, 15 min) before {load[:3]}, after {load[3:]} (a shared machine: "
+        "samples/s is lower than on an idle one; peak RSS is not affected)",
+        "",
+        *lines,
+        "",
+        f"How measured: {how}",
+    ]
+    (Path(__file__).resolve().parent / "scale.md").write_text("\n".join(section) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Hours of minutes that are NOT from the simulator: what a big account's values look like elsewhere.
+"""Hours of minutes that are NOT from the simulator: how a big account's values look elsewhere.
 
 The simulator's values are smooth model curves; real accounts are noisier.
 :mod:`benchmarks.foreign` writes one minute's OpenMetrics body; this generator keeps
@@ -70,35 +70,7 @@ class Foreign:
         i = 0
         while len(rows) < self.points:
             ns = names[int(rng.choice(self.namespaces, p=weights))]
-            roll = rng.random()
-            region = _REGIONS[i % len(_REGIONS)]
-            if roll < 0.70:
-                metric, kind = _RATES[i % len(_RATES)], 0
-                labels = {
-                    "temporal_namespace": ns,
-                    "operation": _OPERATIONS[i % len(_OPERATIONS)],
-                    "temporal_workflow_type": f"wf-{i % 997}",
-                    "region": region,
-                }
-            elif roll < 0.85:
-                metric, kind = _LATENCY, 1
-                labels = {
-                    "temporal_namespace": ns,
-                    "operation": _OPERATIONS[i % len(_OPERATIONS)],
-                    "temporal_task_queue": f"tq-{i % 1499}",
-                    "region": region,
-                }
-            elif roll < 0.98:
-                metric, kind = _BACKLOG, 2
-                labels = {
-                    "temporal_namespace": ns,
-                    "temporal_task_queue": f"tq-{i}",
-                    "task_type": "workflow" if i % 2 else "activity",
-                    "region": region,
-                }
-            else:
-                metric, kind = _LIMIT, 3
-                labels = {"temporal_namespace": ns, "limit_id": f"l-{i}", "region": region}
+            metric, kind, labels = _series(i, ns, rng.random())
             key = series_text(metric, labels)
             rows.append((key, metric, ns, [{"key": k, "value": labels[k]} for k in sorted(labels)]))
             kinds.append(kind)
@@ -146,3 +118,33 @@ class Foreign:
             ts=pl.lit(minute_ms, pl.Int64).cast(pl.Datetime("ms", "UTC")),
             value=pl.Series(self.values()),
         ).select("series", "metric", "namespace", "labels", "ts", "value")
+
+
+def _series(i: int, ns: str, roll: float) -> tuple[str, int, dict[str, str]]:
+    """The ``i``-th series: (metric, value kind, labels); ``roll`` picks the kind."""
+    region = _REGIONS[i % len(_REGIONS)]
+    if roll < 0.70:
+        labels = {
+            "temporal_namespace": ns,
+            "operation": _OPERATIONS[i % len(_OPERATIONS)],
+            "temporal_workflow_type": f"wf-{i % 997}",
+            "region": region,
+        }
+        return _RATES[i % len(_RATES)], 0, labels
+    if roll < 0.85:
+        labels = {
+            "temporal_namespace": ns,
+            "operation": _OPERATIONS[i % len(_OPERATIONS)],
+            "temporal_task_queue": f"tq-{i % 1499}",
+            "region": region,
+        }
+        return _LATENCY, 1, labels
+    if roll < 0.98:
+        labels = {
+            "temporal_namespace": ns,
+            "temporal_task_queue": f"tq-{i}",
+            "task_type": "workflow" if i % 2 else "activity",
+            "region": region,
+        }
+        return _BACKLOG, 2, labels
+    return _LIMIT, 3, {"temporal_namespace": ns, "limit_id": f"l-{i}", "region": region}

@@ -514,3 +514,38 @@ def test_rollups_of_a_compacted_partition_without_them_are_written(tmp_path: Pat
     report = compact.compact(archive)
     assert all(r.skipped for r in report.partitions if r.table == "samples")
     assert len(list((tmp_path / "rollups").rglob("*.parquet"))) == len(ACCOUNT.namespaces)
+
+
+def _value_encodings(root: Path) -> set[str]:
+    found: set[str] = set()
+    for path in sample_files(root):
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            chunks = meta.row_group(group)
+            for i in range(chunks.num_columns):
+                if chunks.column(i).path_in_schema == "value":
+                    found |= set(chunks.column(i).encodings)
+    return found
+
+
+def test_value_is_a_dictionary_only_where_few_values_repeat(tmp_path: Path) -> None:
+    smooth, coarse = tmp_path / "smooth", tmp_path / "coarse"
+    for root, frames in (
+        # every value distinct (as measurements with many decimals are) vs few whole numbers
+        (
+            smooth,
+            [
+                window(i).with_columns(pl.col("value") + pl.int_range(pl.len()) / 7e6)
+                for i in range(20)
+            ],
+        ),
+        (coarse, [window(i).with_columns((pl.col("value") % 10).round(0)) for i in range(20)]),
+    ):
+        archive = Archive.open(str(root))
+        for frame in frames:
+            store.write_samples(archive, frame)
+        before = rows(root)
+        compact.compact(archive)
+        assert rows(root) == before
+    assert "RLE_DICTIONARY" not in _value_encodings(smooth)
+    assert "RLE_DICTIONARY" in _value_encodings(coarse)
