@@ -47,8 +47,9 @@ from archiver.store import compact
 from archiver.store.archive import Archive
 report = compact.compact(Archive.open(sys.argv[1], durable=False))
 done = [p for p in report.partitions if p.table == "samples"]
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(sum(p.rows_in for p in done), max((p.rows_in for p in done), default=0), rss)
+me = resource.getrusage(resource.RUSAGE_SELF)
+rows = sum(p.rows_in for p in done)
+print(rows, max((p.rows_in for p in done), default=0), me.ru_maxrss, me.ru_utime + me.ru_stime)
 """
 
 
@@ -76,8 +77,11 @@ def build(root: Path, minutes: Iterator[pl.DataFrame]) -> tuple[int, float]:
     return total, time.perf_counter() - started
 
 
-def compact_child(root: Path, pythonpath: str | None = None) -> tuple[float, float, int, int]:
-    """``compact`` in a fresh process: (seconds, peak RSS MB, rows in, largest partition)."""
+def compact_child(
+    root: Path, pythonpath: str | None = None
+) -> tuple[float, float, int, int, float]:
+    """``compact`` in a fresh process: (seconds, peak RSS MB, rows in, largest partition, CPU
+    seconds of the child)."""
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -93,8 +97,8 @@ def compact_child(root: Path, pythonpath: str | None = None) -> tuple[float, flo
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"compaction failed: {done.stderr.decode()[-500:]}")
-    rows, largest, rss_kb = (int(x) for x in done.stdout.decode().split())
-    return elapsed, rss_kb / 1024, rows, largest
+    rows, largest, rss_kb, cpu = done.stdout.decode().split()
+    return elapsed, int(rss_kb) / 1024, int(rows), int(largest), float(cpu)
 
 
 def size_per_sample(root: Path, samples: int) -> float:
@@ -119,7 +123,7 @@ def _rows_for(
 ) -> list[dict[str, object]]:
     root = tmp / label.split()[0]
     samples, write_s = build(root, build_minutes())
-    elapsed, rss, rows, largest = compact_child(root)
+    elapsed, rss, rows, largest, cpu = compact_child(root)
     rate = rows / elapsed
     where = f"{label}: {rows:,} samples, largest partition {largest:,} rows"
     return [
@@ -136,6 +140,14 @@ def _rows_for(
             "unit": "samples/s",
             "target": f">= {RATE_TARGET:,} samples/s",
             "met": rate >= RATE_TARGET,
+        },
+        {
+            "what": f"compact, samples per CPU second of the process ({where}; "
+            f"{cpu:.0f} CPU s in {elapsed:.0f} s wall)",
+            "ours": round(rows / cpu),
+            "unit": "samples/CPU s",
+            "target": "informational: less sensitive to a loaded machine than wall time",
+            "met": None,
         },
         {
             "what": f"compacted size ({label})",
@@ -168,8 +180,8 @@ def run(repeats: int = 1, quick: bool = False, hours: float = 2.0) -> list[dict[
         build(small, foreign_minutes(10_000, 8 if quick else 63))
         copy = tmp / "small-baseline"
         shutil.copytree(small, copy)
-        ours_s, ours_mb, n, largest = compact_child(small)
-        theirs_s, theirs_mb, _, _ = compact_child(copy, baseline_tree(tmp / "baseline"))
+        ours_s, ours_mb, n, largest, _ = compact_child(small)
+        theirs_s, theirs_mb, _, _, _ = compact_child(copy, baseline_tree(tmp / "baseline"))
         per_row = theirs_mb * 1024 / largest
         rows.append(
             {
