@@ -37,8 +37,8 @@ bench-publish:  ## copy the last full make bench to the tracked BENCHMARKS.md an
 crash:  ## 1,000 SIGKILLs at random moments across scrape, compact and retention (~30 min; not in make test)
 	$(BIN)/python -m tests.store.crash_soak --kills 1000 --out benchmarks/crash.json
 
-bench-scale:  ## compaction at the 50,000-point cap (2 h of minutes): peak RSS, samples/s, vs the previous compaction
-	$(BIN)/python -m benchmarks.bench_scale --hours 2
+bench-scale:  ## compaction at the 50,000-point cap (3 h of minutes): peak RSS, samples/s, vs the previous compaction
+	$(BIN)/python -m benchmarks.bench_scale --hours 3
 
 notebooks:  ## execute the notebooks against the demo archive and render HTML
 	$(BIN)/archiver notebooks run --archive $(ARCHIVE) --html build/notebooks
