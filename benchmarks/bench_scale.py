@@ -1,7 +1,7 @@
 """Compaction at the 50,000-point cap: peak RSS and samples/s, against today's compaction.
 
 Run with ``make bench-scale`` (``python -m benchmarks.bench_scale [--hours H]``). Two accounts:
-``benchmarks.foreign`` (not the simulator: noisy 3-decimal rates with idle minutes, integer
+``benchmarks.foreign_day`` (not the simulator: noisy 3-decimal rates with idle minutes, integer
 random-walk backlogs, constant limits, one namespace holding ~80% of the series) at 50,000
 points a minute, and the simulator's mid account. Each minute goes the scrape's way minus the
 socket: rendered as the service's OpenMetrics body (ms timestamps), parsed by
@@ -33,7 +33,7 @@ from archiver.openmetrics import parse
 from archiver.openmetrics.render import render
 from archiver.store import write as store
 from archiver.store.archive import Archive
-from benchmarks.foreign import Foreign
+from benchmarks.foreign_day import Foreign
 
 START_MS = 1_740_960_000_000  # 2025-03-03T00:00Z
 BASELINE_COMMIT = "c5418f3"

@@ -3,7 +3,8 @@
 The simulator's values are smooth model curves; real accounts are noisier.
 :mod:`benchmarks.foreign` writes one minute's OpenMetrics body; this generator keeps
 ``points`` series whose values evolve from minute to minute (for compaction and storage, which
-need many minutes of the same series), as parser-shaped samples (the columns ``store.write_samples`` takes) with:
+need many minutes of the same series), as parser-shaped samples (the columns
+``store.write_samples`` takes) with:
 
 - noisy rates rounded to 3 decimals, idle (0) in a third of the minutes of a series,
 - latency percentiles as noisy 3-decimal seconds,
