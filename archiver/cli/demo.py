@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @click.command()
@@ -41,7 +44,7 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
     import sys
     import time
 
-    from archiver.simulator.demo import run_demo
+    from archiver.simulator.demo import DEMO_POINT_CAP, run_demo
 
     # Each injected fault would print a warning line; the summary counts the outcomes instead.
     logging.getLogger("archiver.collect.scrape").setLevel(logging.ERROR)
@@ -62,12 +65,17 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
         f"in {took:.1f}s:\n"
         f"  history  {summary.history_samples:>12,} samples written from the simulator's model\n"
         f"  live     {summary.scraped_samples:>12,} samples from {summary.scrapes:,} real scrapes "
-        f"({outcomes})"
+        f"({outcomes})\n"
+        f"The simulated account has a {DEMO_POINT_CAP:,}-point cap per response (the real one: "
+        f"30,000) so that a week of it fits in a minute; report on it with "
+        f"--point-cap {DEMO_POINT_CAP}."
     )
-    _print_reports(archive, summary.start, summary.live_start, summary.end)
+    _print_reports(archive, summary.start, summary.live_start, summary.end, DEMO_POINT_CAP)
 
 
-def _print_reports(archive: str, start: datetime, live_start: datetime, end: datetime) -> None:
+def _print_reports(
+    archive: str, start: datetime, live_start: datetime, end: datetime, point_cap: int
+) -> None:
     from archiver.query import connect as query
     from archiver.query import reports
     from archiver.query.output import write
@@ -77,8 +85,8 @@ def _print_reports(archive: str, start: datetime, live_start: datetime, end: dat
     live: dict[str, Any] = {"since": live_start, "until": end}
     sections = (
         (
-            "cardinality: datapoints per scrape against the 30,000 cap",
-            reports.cardinality_headroom(con, **week).select(
+            f"cardinality: datapoints per scrape against the demo's {point_cap:,} cap",
+            reports.cardinality_headroom(con, **week, point_cap=point_cap).select(
                 "filter",
                 "source",
                 "series",
@@ -90,6 +98,10 @@ def _print_reports(archive: str, start: datetime, live_start: datetime, end: dat
                 "slope_per_day",
                 "cap_date",
             ),
+        ),
+        (
+            "cardinality: what grew over the week (the last day against the first)",
+            _growth(reports.cardinality(con, **week, point_cap=point_cap)),
         ),
         (
             "cardinality: the label values behind the most series",
@@ -118,3 +130,33 @@ def _print_reports(archive: str, start: datetime, live_start: datetime, end: dat
     for title, frame in sections:
         click.echo(f"\n== {title} ==")
         write(frame, "table", None)
+
+
+def _growth(per_day: pl.DataFrame) -> pl.DataFrame:
+    """The (namespace, metric) rows of the last day that gained the most series since the
+    first, with the task queues and workflow types behind them on both days."""
+    import polars as pl
+
+    if per_day.is_empty():
+        return per_day
+    keys = ["namespace", "metric"]
+    first = per_day.filter(pl.col("date") == pl.col("date").min()).select(
+        *keys,
+        first_task_queues=pl.col("task_queues"),
+        first_workflow_types=pl.col("workflow_types"),
+    )
+    last = per_day.filter(pl.col("date") == pl.col("date").max())
+    return (
+        last.join(first, on=keys, how="left")
+        .sort(["series_change", *keys], descending=[True, False, False])
+        .head(6)
+        .select(
+            *keys,
+            "series",
+            "series_change",
+            "first_task_queues",
+            "task_queues",
+            "first_workflow_types",
+            "workflow_types",
+        )
+    )

@@ -26,6 +26,9 @@ from archiver.store import write as store
 from archiver.store.archive import Archive
 
 DEMO_KEY = "demo-key"
+#: The demo account's datapoints per response. A week of an account near the real 30,000 cap
+#: is hundreds of millions of samples; near a cap of 2,000, a week fits in a minute.
+DEMO_POINT_CAP = 2_000
 
 
 @dataclass
@@ -64,7 +67,9 @@ def run_demo(
     start = end - timedelta(days=days)
     live_minutes = min(math.floor(live_hours * 60), math.floor(days * 1440))
     live_start = end - timedelta(minutes=live_minutes)
-    account = Account(AccountSpec.small(seed=seed))
+    # The account grows over the whole week: new task queues in its biggest namespace.
+    grow_from = int(start.timestamp() * 1000) // 60_000 * 60_000
+    account = Account(AccountSpec.demo(grow_from, days=days, seed=seed))
 
     history = 0
     target = Archive.open(archive, durable=False)
@@ -84,12 +89,14 @@ def run_demo(
         account,
         api_key=DEMO_KEY,
         clock=clock,
+        point_cap=DEMO_POINT_CAP,
         faults=Faults(error_rate=0.02, cut_rate=0.01, unknown_rate=0.01, stall_rate=0.05),
     )
     settings = config.Settings(
         archive=archive,
         endpoint="https://simulator.invalid",
         api_key=config.Secret(DEMO_KEY),
+        point_cap=DEMO_POINT_CAP,
         fsync=False,  # a throwaway archive: durability against power loss buys nothing here
     )
     transport = simulator.transport()

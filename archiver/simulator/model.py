@@ -61,6 +61,12 @@ class AccountSpec:
     Sizes are maxima: namespace 0 gets ``max_task_queues`` queues and ``max_workflow_types``
     types, the others fall off like a power law. ``volume`` is workflows per minute in the
     biggest namespace at its daily mean. Limits are reported every ``limit_every`` minutes.
+
+    Growth: with ``grow_days`` > 0, ``grow_share`` of namespace 0's task queues (any but its
+    biggest) do not exist before ``grow_from_ms`` (UTC epoch ms) and appear one by one, evenly
+    spread over the following ``grow_days``, each with the workflow types that run only on
+    such queues: their series are emitted from that minute on, so the account's series and a
+    scrape's datapoints climb over those days (new teams onboarding onto one namespace).
     """
 
     seed: int = 0
@@ -71,6 +77,9 @@ class AccountSpec:
     max_regions: int = 2
     volume: float = 600.0
     limit_every: int = 3
+    grow_from_ms: int = 0
+    grow_days: float = 0.0
+    grow_share: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -82,6 +91,9 @@ class AccountSpec:
             (self.volume > 0, "volume must be > 0"),
             (self.limit_every >= 1, "limit_every must be >= 1"),
             (bool(_ACCOUNT_RE.match(self.account)), "account must match [a-z0-9-]"),
+            (self.grow_days >= 0, "grow_days must be >= 0"),
+            (0.0 <= self.grow_share < 1.0, "grow_share must be in [0, 1)"),
+            (self.grow_from_ms % 60_000 == 0, "grow_from_ms must be a whole minute"),
         ]
         for ok, message in checks:
             if not ok:
@@ -102,6 +114,23 @@ class AccountSpec:
             max_workflow_types=200,
             max_regions=3,
             volume=8000.0,
+        )
+
+    @classmethod
+    def demo(cls, grow_from_ms: int, days: float = 7.0, seed: int = 0) -> AccountSpec:
+        """The demo's account: its biggest namespace gains most of its task queues (and their
+        workflow types) over ``days`` from ``grow_from_ms``, so a scrape's datapoints climb.
+        """
+        return cls(
+            seed=seed,
+            namespaces=3,
+            max_task_queues=12,
+            max_workflow_types=30,
+            max_regions=1,
+            volume=120.0,
+            grow_from_ms=grow_from_ms,
+            grow_days=days,
+            grow_share=0.9,
         )
 
 
@@ -162,7 +191,7 @@ class _Load:
 
 
 def _values(
-    table: SeriesTable, tp: Topology, spec: AccountSpec, minutes: I64
+    table: SeriesTable, tp: Topology, spec: AccountSpec, minutes: I64, born: I64
 ) -> tuple[NDArray[np.bool_], F64]:
     """Whether each potential series is emitted in each of ``minutes``, and its value there.
 
@@ -285,7 +314,49 @@ def _values(
     # Reported every few minutes, and at midnight UTC, when a step may change the value.
     at, j = np.nonzero(((mins + load.phase[ns]) % spec.limit_every == 0) | (mins % 1440 == 0))
     put(at, cols[j], limit[at, j])
+    emit &= mins >= born[None, :]  # the series of a queue that does not exist yet are silent
     return emit, value
+
+
+_ALWAYS = np.iinfo(np.int64).min
+
+
+def _born(table: SeriesTable, tp: Topology, spec: AccountSpec) -> I64:
+    """Each series' first minute (epoch minutes; the oldest int64 for "always there").
+
+    With growth on, ``grow_share`` of namespace 0's task queues appear one by one over
+    ``grow_days`` from ``grow_from_ms``; a workflow type appears with the first queue it runs
+    on; a series appears when both its queue and its workflow type (if it has them) exist.
+    """
+    born = np.full(table.frame.height, _ALWAYS, dtype=np.int64)
+    queues = [str(q) for q in tp.tq_name[tp.tq_ns == 0]]
+    n_grow = min(len(queues) - 1, round(len(queues) * spec.grow_share))
+    if spec.grow_days <= 0 or n_grow <= 0:
+        return born
+    # The queues that appear are of every size, in an order drawn from the seed.
+    rng = np.random.default_rng([spec.seed, 0x6B0])
+    growing = [queues[i] for i in 1 + rng.permutation(len(queues) - 1)][:n_grow]
+    span, first = spec.grow_days * 1440.0, spec.grow_from_ms // 60_000
+    tq_start = {q: first + int((k + 0.5) * span / n_grow) for k, q in enumerate(growing)}
+    wt_start: dict[str, int] = {}
+    for tq, wt in zip(tp.pair_tq, tp.pair_wt, strict=True):
+        if tp.tq_ns[tq] == 0:
+            at = tq_start.get(str(tp.tq_name[tq]), _ALWAYS)
+            name = str(tp.wt_name[wt])
+            wt_start[name] = min(wt_start.get(name, at), at)
+    starts = []
+    for label, start in (("temporal_task_queue", tq_start), ("temporal_workflow_type", wt_start)):
+        value = table.frame.select(
+            pl.col("labels")
+            .list.eval(pl.element().filter(pl.element().struct.field("key") == label))
+            .list.first()
+            .struct.field("value")
+        ).to_series()
+        first_at = value.replace_strict(start, default=_ALWAYS, return_dtype=pl.Int64)
+        starts.append(first_at.fill_null(_ALWAYS).to_numpy())
+    in_ns0 = (table.frame.get_column("namespace") == tp.ns_names[0]).to_numpy()
+    born[in_ns0] = np.maximum(starts[0], starts[1])[in_ns0]
+    return born
 
 
 class Account:
@@ -304,6 +375,7 @@ class Account:
             volume=s.volume,
         )
         self._tables: dict[frozenset[str], SeriesTable] = {}
+        self._born: dict[frozenset[str], I64] = {}
         self._lock = threading.Lock()
 
     @property
@@ -328,6 +400,17 @@ class Account:
                 table = self._tables[optin] = build_series(self.topology, optin)
         return table
 
+    def born(self, labels: Sequence[str] = ()) -> I64:
+        """Each series' first minute (epoch minutes) for :meth:`series`: see the growth knob
+        of :class:`AccountSpec`; the oldest int64 for a series that is always there."""
+        optin = frozenset(labels) & frozenset(OPTIN_LABELS)
+        table = self.series(labels)
+        with self._lock:
+            born = self._born.get(optin)
+            if born is None:
+                born = self._born[optin] = _born(table, self.topology, self.spec)
+        return born
+
     def window(self, minute_ms: int, labels: Sequence[str] = ()) -> pl.DataFrame:
         """Every sample of the one-minute window starting at ``minute_ms`` (UTC epoch ms).
 
@@ -346,13 +429,14 @@ class Account:
         if count < 0:
             raise ValueError(f"count must be >= 0, not {count}")
         table = self.series(labels)
+        born = self.born(labels)
         width = table.frame.height
         step = max(1, min(_CHUNK_MINUTES, _CHUNK_CELLS // max(width, 1)))
         first = start_ms // 60_000
         frames = []
         for lo in range(0, count, step):
             minutes = np.arange(first + lo, first + min(count, lo + step), dtype=np.int64)
-            emit, value = _values(table, self.topology, self.spec, minutes)
+            emit, value = _values(table, self.topology, self.spec, minutes, born)
             cells = np.flatnonzero(emit)
             frames.append(_samples(table, cells % width, minutes[cells // width], value, cells))
         if not frames:
