@@ -18,13 +18,14 @@ atomic because it never crosses a filesystem.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import filelock
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
     from archiver.config import Settings
+    from archiver.store.lease import LeaseLock
 
 #: The tables scrapes write (what ``connect`` reads); ``tables.TABLES`` also has ``rollups``,
 #: which compaction derives from samples.
@@ -139,6 +141,8 @@ class Archive:
     #: fsync files and directories before a write counts as done (off only for throwaway
     #: archives such as the demo's and tests': a process crash loses nothing either way).
     durable: bool = True
+    #: the S3-compatible endpoint of an s3:// archive (None: AWS)
+    s3_endpoint: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Archive:
@@ -171,7 +175,14 @@ class Archive:
             if not bucket_prefix:
                 raise ConfigError("the S3 archive needs a bucket: use s3://bucket/prefix")
             fs = _s3_filesystem(s3_endpoint, s3_problem)
-            return cls(uri=uri.rstrip("/"), fs=fs, base=bucket_prefix, durable=durable)
+            _s3_client(s3_endpoint)  # its locks need boto3: say so before anything is done
+            return cls(
+                uri=uri.rstrip("/"),
+                fs=fs,
+                base=bucket_prefix,
+                durable=durable,
+                s3_endpoint=s3_endpoint,
+            )
         if "://" in uri:
             raise ConfigError(
                 f"unsupported archive location {uri!r}: use a local path or s3://bucket/prefix"
@@ -259,17 +270,19 @@ class Archive:
             and not i.base_name.startswith(("_", "."))
         )
 
-    def lock(self, name: str, timeout: float = 10.0) -> filelock.BaseFileLock:
+    def lock(self, name: str, timeout: float = 10.0) -> filelock.BaseFileLock | LeaseLock:
         """An inter-process lock under ``_archiver/`` (``timeout`` seconds, -1 waits forever).
 
-        S3 has no lock primitive that pyarrow exposes, so an S3 archive's locks are taken
-        on this host only: run one scraping host per S3 archive.
+        Local: a file lock, ``_archiver/<name>.lock``. S3: a lease object,
+        ``_archiver/locks/<name>``, taken with a conditional put (:mod:`archiver.store.lease`),
+        so every machine using the archive sees it.
         """
         if self.is_local:
             return filelock.FileLock(self.state_path(f"{name}.lock"), timeout=timeout)
-        local = os.path.join(tempfile.gettempdir(), "archiver-locks", quote(self.uri, safe=""))
-        os.makedirs(local, exist_ok=True)
-        return filelock.FileLock(f"{local}/{name}.lock", timeout=timeout)
+        from archiver.store.lease import LeaseLock
+
+        bucket, _, key = self.state_path(f"locks/{name}").partition("/")
+        return LeaseLock(_s3_client(self.s3_endpoint), bucket, key, timeout=timeout)
 
     def partitions(self, table: str) -> list[str]:
         """The date partitions of ``table`` (``YYYY-MM-DD``), sorted."""
@@ -456,3 +469,17 @@ def _s3_filesystem(endpoint: str | None, problem: str | None) -> pafs.FileSystem
         return pafs.S3FileSystem(**kwargs)
     except OSError as exc:
         raise ConfigError(f"cannot set up S3: {exc}") from exc
+
+
+@functools.cache
+def _s3_client(endpoint: str | None) -> Any:
+    """A boto3 S3 client (for the locks of an S3 archive; boto3 comes with ``archiver[s3]``)."""
+    try:
+        boto3 = importlib.import_module("boto3")
+    except ImportError:
+        raise ConfigError(
+            "an s3:// archive needs boto3 for its locks: pip install 'archiver[s3]'"
+        ) from None
+    # Like pyarrow's S3 filesystem, boto3 finds the credentials (and region) itself.
+    region = boto3.session.Session().region_name or "us-east-1"
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region)
