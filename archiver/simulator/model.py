@@ -25,6 +25,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from archiver.catalog import OPTIN_LABELS, descriptors
+from archiver.simulator.growth import first_minutes
 from archiver.simulator.series import (
     LIMIT_SCALE,
     Behaviour,
@@ -62,11 +63,8 @@ class AccountSpec:
     types, the others fall off like a power law. ``volume`` is workflows per minute in the
     biggest namespace at its daily mean. Limits are reported every ``limit_every`` minutes.
 
-    Growth: with ``grow_days`` > 0, ``grow_share`` of namespace 0's task queues (any but its
-    biggest) do not exist before ``grow_from_ms`` (UTC epoch ms) and appear one by one, evenly
-    spread over the following ``grow_days``, each with the workflow types that run only on
-    such queues: their series are emitted from that minute on, so the account's series and a
-    scrape's datapoints climb over those days (new teams onboarding onto one namespace).
+    Growth (new teams onboarding onto one namespace): ``grow_share`` of namespace 0's task
+    queues appear one by one over ``grow_days`` from ``grow_from_ms`` (:mod:`.growth`).
     """
 
     seed: int = 0
@@ -118,20 +116,10 @@ class AccountSpec:
 
     @classmethod
     def demo(cls, grow_from_ms: int, days: float = 7.0, seed: int = 0) -> AccountSpec:
-        """The demo's account: its biggest namespace gains most of its task queues (and their
-        workflow types) over ``days`` from ``grow_from_ms``, so a scrape's datapoints climb.
-        """
-        return cls(
-            seed=seed,
-            namespaces=3,
-            max_task_queues=12,
-            max_workflow_types=30,
-            max_regions=1,
-            volume=120.0,
-            grow_from_ms=grow_from_ms,
-            grow_days=days,
-            grow_share=0.9,
-        )
+        """The demo's account: namespace 0 gains 11 of its 12 task queues over ``days``."""
+        return cls(seed=seed, namespaces=3, max_task_queues=12, max_workflow_types=30,
+                   max_regions=1, volume=120.0, grow_from_ms=grow_from_ms, grow_days=days,
+                   grow_share=0.9)  # fmt: skip
 
 
 def _uniform(key: NDArray[np.uint64], s: NDArray[np.uint64]) -> F64:
@@ -318,47 +306,6 @@ def _values(
     return emit, value
 
 
-_ALWAYS = np.iinfo(np.int64).min
-
-
-def _born(table: SeriesTable, tp: Topology, spec: AccountSpec) -> I64:
-    """Each series' first minute (epoch minutes; the oldest int64 for "always there").
-
-    With growth on, ``grow_share`` of namespace 0's task queues appear one by one over
-    ``grow_days`` from ``grow_from_ms``; a workflow type appears with the first queue it runs
-    on; a series appears when both its queue and its workflow type (if it has them) exist.
-    """
-    born = np.full(table.frame.height, _ALWAYS, dtype=np.int64)
-    queues = [str(q) for q in tp.tq_name[tp.tq_ns == 0]]
-    n_grow = min(len(queues) - 1, round(len(queues) * spec.grow_share))
-    if spec.grow_days <= 0 or n_grow <= 0:
-        return born
-    # The queues that appear are of every size, in an order drawn from the seed.
-    rng = np.random.default_rng([spec.seed, 0x6B0])
-    growing = [queues[i] for i in 1 + rng.permutation(len(queues) - 1)][:n_grow]
-    span, first = spec.grow_days * 1440.0, spec.grow_from_ms // 60_000
-    tq_start = {q: first + int((k + 0.5) * span / n_grow) for k, q in enumerate(growing)}
-    wt_start: dict[str, int] = {}
-    for tq, wt in zip(tp.pair_tq, tp.pair_wt, strict=True):
-        if tp.tq_ns[tq] == 0:
-            at = tq_start.get(str(tp.tq_name[tq]), _ALWAYS)
-            name = str(tp.wt_name[wt])
-            wt_start[name] = min(wt_start.get(name, at), at)
-    starts = []
-    for label, start in (("temporal_task_queue", tq_start), ("temporal_workflow_type", wt_start)):
-        value = table.frame.select(
-            pl.col("labels")
-            .list.eval(pl.element().filter(pl.element().struct.field("key") == label))
-            .list.first()
-            .struct.field("value")
-        ).to_series()
-        first_at = value.replace_strict(start, default=_ALWAYS, return_dtype=pl.Int64)
-        starts.append(first_at.fill_null(_ALWAYS).to_numpy())
-    in_ns0 = (table.frame.get_column("namespace") == tp.ns_names[0]).to_numpy()
-    born[in_ns0] = np.maximum(starts[0], starts[1])[in_ns0]
-    return born
-
-
 class Account:
     """A simulated account: its namespaces, descriptors and the samples of any minute."""
 
@@ -401,14 +348,13 @@ class Account:
         return table
 
     def born(self, labels: Sequence[str] = ()) -> I64:
-        """Each series' first minute (epoch minutes) for :meth:`series`: see the growth knob
-        of :class:`AccountSpec`; the oldest int64 for a series that is always there."""
+        """Each series' first minute (epoch minutes) for :meth:`series` (growth)."""
         optin = frozenset(labels) & frozenset(OPTIN_LABELS)
         table = self.series(labels)
         with self._lock:
             born = self._born.get(optin)
             if born is None:
-                born = self._born[optin] = _born(table, self.topology, self.spec)
+                born = self._born[optin] = first_minutes(table, self.topology, self.spec)
         return born
 
     def window(self, minute_ms: int, labels: Sequence[str] = ()) -> pl.DataFrame:
