@@ -206,24 +206,6 @@ class Archive:
             parts.append(f"namespace={escape_partition(namespace)}")
         return self.path(*parts)
 
-    def leaf_dirs(self, table: str, date: str) -> list[str]:
-        """The directories holding a day's files of ``table``: one per namespace where the
-        table is partitioned by namespace."""
-        import pyarrow.fs as pafs
-
-        base = self.path(table, f"date={date}")
-        if not tables.TABLES[table].by_namespace:
-            return [base]
-        try:
-            infos = self.fs.get_file_info(pafs.FileSelector(base))
-        except FileNotFoundError:
-            return []
-        return sorted(
-            i.path
-            for i in infos
-            if i.type == pafs.FileType.Directory and i.base_name.startswith("namespace=")
-        )
-
     def exists(self) -> bool:
         """Whether anything has been archived here yet."""
         import pyarrow.fs as pafs

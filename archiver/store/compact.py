@@ -118,7 +118,7 @@ def _compact(
         for day in archive.partitions(table):
             if dates is not None and day not in dates:
                 continue
-            for directory in archive.leaf_dirs(table, day):
+            for directory in leaf_dirs(archive, table, day):
                 result = compact_partition(
                     archive, table, directory, lock_timeout=lock_timeout, memory_limit=memory_limit
                 )
@@ -126,6 +126,25 @@ def _compact(
                 if schema.TABLES[table].rolled_up:
                     _roll_up(archive, result, memory_limit, lock_timeout)
     return report
+
+
+def leaf_dirs(archive: Archive, table: str, day: str) -> list[str]:
+    """The directories holding a day's files of ``table``: one per namespace where the table
+    is partitioned by namespace."""
+    import pyarrow.fs as pafs
+
+    base = archive.path(table, f"date={day}")
+    if not schema.TABLES[table].by_namespace:
+        return [base]
+    try:
+        infos = archive.fs.get_file_info(pafs.FileSelector(base))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.Directory and i.base_name.startswith("namespace=")
+    )
 
 
 def _roll_up(

@@ -108,12 +108,9 @@ def write_samples(
         .group_by("date", "namespace", maintain_order=True)
         .agg(pl.col("start").first(), pl.len(), pl.col("ms").unique())
     )
-    samples_table = schema.TABLES["samples"]
-    stem, options = (
-        (schema.COMPACTED, samples_table.compact_options)
-        if bulk
-        else (samples_table.stem, samples_table.write_options)
-    )
+    table = schema.TABLES["samples"]
+    stem = schema.COMPACTED if bulk else table.stem
+    options = table.compact_options if bulk else table.write_options
     written = 0
     for date, namespace, start, count, ts_ms in partitions.iter_rows():
         directory = archive.table_dir("samples", date, namespace)
