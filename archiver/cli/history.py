@@ -112,7 +112,7 @@ def import_prometheus(
     stopped). Credentials from ARCHIVER_IMPORT_BEARER_TOKEN, or ARCHIVER_IMPORT_USERNAME and
     ARCHIVER_IMPORT_PASSWORD (each also as a _FILE variable)."""
     from archiver import timespec
-    from archiver.config import import_auth
+    from archiver.credentials import import_auth
     from archiver.history.promapi import PromAPI
     from archiver.history.prometheus import import_prometheus as run_import
 
@@ -228,7 +228,7 @@ def export_remote_write(
     batched, retried with backoff; a rerun after a failure resumes where it stopped.
     Credentials as for `import prometheus` (ARCHIVER_IMPORT_BEARER_TOKEN, or
     ARCHIVER_IMPORT_USERNAME and ARCHIVER_IMPORT_PASSWORD)."""
-    from archiver.config import import_auth
+    from archiver.credentials import import_auth
     from archiver.history.remotewrite import export_remote_write as send
 
     archive = _archive(flags)

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from archiver.config import ImportAuth, is_loopback
+from archiver.credentials import ImportAuth
+from archiver.endpoints import is_loopback
 from archiver.errors import AuthError, ConfigError, NetworkError, ServerError
 
 #: Points per series one query_range may return (Prometheus refuses more: "exceeded maximum

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from archiver.config import ImportAuth, is_loopback
+from archiver.credentials import ImportAuth
+from archiver.endpoints import is_loopback
 from archiver.errors import ConfigError, ServerError
 from archiver.history.export import Cursor, Selection, batches
 from archiver.history.promapi import display_url

@@ -171,7 +171,7 @@ class Sources:
 
         import pyarrow as pa
 
-        from archiver.store.archive import unescape_partition
+        from archiver.store.partitions import unescape_partition
 
         counts: dict[tuple[str, str, str | None], int] = {}
         for table in TABLES:

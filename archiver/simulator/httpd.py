@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from archiver.config import is_loopback
+from archiver.endpoints import is_loopback
 from archiver.simulator.server import Simulator, chunks
 
 __all__ = ["Server", "serve"]

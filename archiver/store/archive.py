@@ -18,20 +18,24 @@ atomic because it never crosses a filesystem.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING
 
 import filelock
 
 from archiver.errors import ConfigError, StorageError
 from archiver.store import tables
+from archiver.store.partitions import escape_partition as escape_partition
+from archiver.store.partitions import unescape_partition as unescape_partition
+from archiver.store.s3 import s3_client as _s3_client
+from archiver.store.s3 import s3_filesystem
+
+# escape_partition and unescape_partition (store/partitions.py) are re-exported: callers import
+# them from here.
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,78 +55,6 @@ STAGING = "_compact-"
 OLD = "_old-"
 DELETING = "_deleting-"
 JOURNAL = "compact-journal-"
-#: Hive's name for a partition whose value is null or empty (Spark and DuckDB read it as NULL).
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-
-# Characters that stay literal in a partition value; everything else is percent-encoded as
-# UTF-8, which DuckDB, polars and Spark all decode back when they read the Hive path.
-_SAFE = "-_"
-
-
-#: The longest partition directory name (``namespace=`` included) most filesystems allow.
-NAME_MAX = 255
-#: Marks a name too long to store even compactly: ``~<hash>~<head of the name>``.
-_HASHED = "~"
-
-
-def escape_partition(value: str | None, key: str = "namespace") -> str:
-    """Encode a partition value so that it is one harmless path segment of bounded length.
-
-    Percent-encoding (UTF-8) first. A name whose encoding would make ``<key>=<value>`` longer
-    than ``NAME_MAX`` bytes (60 Cyrillic letters do) keeps its printable non-ASCII characters as
-    UTF-8 instead, which reads back the same through DuckDB, polars and Spark: any printable name
-    of up to 61 characters fits. A name too long
-    even so is stored under ``~<sha256 prefix>~<its head>``: bounded, distinct, and its rows'
-    ``temporal_namespace`` label still holds the full name.
-
-    >>> escape_partition("prod.acme1")
-    'prod.acme1'
-    >>> escape_partition("../etc/passwd")
-    '%2E.%2Fetc%2Fpasswd'
-    >>> escape_partition("пространство" * 5 + ".a1") == "пространство" * 5 + ".a1"
-    True
-    """
-    if not value:
-        return NULL_PARTITION
-    room = NAME_MAX - len(key) - 1
-    escaped = _guard(quote(value, safe=_SAFE))
-    if len(escaped) <= room:
-        return escaped
-    compact = _guard("".join(_compact(ch) for ch in value))
-    if len(compact.encode()) <= room:
-        return compact
-    import hashlib
-
-    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
-    head = ""
-    for ch in value[:100]:  # a readable head, whole characters only, ~100 bytes at most
-        if len((head + _compact(ch)).encode()) > 100:
-            break
-        head += _compact(ch)
-    return f"{_HASHED}{digest}{_HASHED}{head}"
-
-
-def _compact(ch: str) -> str:
-    # Printable non-ASCII stays literal: at most 4 UTF-8 bytes instead of up to 12 escaped, and
-    # never "/" or "." (ASCII, still escaped). Controls and invisible formatting stay escaped.
-    if not ch.isascii() and ch.isprintable():
-        return ch
-    return quote(ch, safe=_SAFE)
-
-
-def _guard(escaped: str) -> str:
-    # Dots are safe inside a name, but a leading one makes ".", ".." or a hidden directory.
-    if escaped.startswith("."):
-        escaped = "%2E" + escaped[1:]
-    if escaped == NULL_PARTITION:  # a real namespace spelled like Hive's null marker
-        escaped = "%5F" + escaped[1:]
-    return escaped
-
-
-def unescape_partition(segment: str) -> str | None:
-    """Inverse of :func:`escape_partition` (a hashed name comes back as its directory name)."""
-    return None if segment == NULL_PARTITION else unquote(segment)
-
 
 def _is_s3(uri: str) -> bool:
     return uri.startswith("s3://")
@@ -166,7 +98,7 @@ class Archive:
         """Resolve ``uri`` (a local path or ``s3://bucket/prefix``) without touching it.
 
         ``s3_problem`` is what :func:`archiver.config.load` found missing in the S3 credentials
-        (:func:`s3_credentials_problem`); the archive reads no environment itself.
+        (:func:`archiver.store.s3.s3_credentials_problem`); the archive reads no environment itself.
         """
         import pyarrow.fs as pafs
 
@@ -174,7 +106,7 @@ class Archive:
             bucket_prefix = uri[len("s3://") :].strip("/")
             if not bucket_prefix:
                 raise ConfigError("the S3 archive needs a bucket: use s3://bucket/prefix")
-            fs = _s3_filesystem(s3_endpoint, s3_problem)
+            fs = s3_filesystem(s3_endpoint, s3_problem)
             _s3_client(s3_endpoint)  # its locks need boto3: say so before anything is done
             return cls(
                 uri=uri.rstrip("/"),
@@ -215,41 +147,29 @@ class Archive:
 
     def files(self, table: str, subdir: str = "") -> list[str]:
         """Every finished Parquet file of ``table`` (below ``subdir``), sorted."""
+        return self._finished_files(self.path(table, subdir) if subdir else self.path(table))
+
+    def files_in(self, directory: str) -> list[str]:
+        """The finished Parquet files directly inside ``directory`` (none if it is missing)."""
+        return self._finished_files(directory, recursive=False)
+
+    def _finished_files(self, root: str, recursive: bool = True) -> list[str]:
         import pyarrow.fs as pafs
 
-        root = self.path(table, subdir) if subdir else self.path(table)
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=True))
+            infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=recursive))
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise StorageError(f"cannot list {root}: {exc}") from exc
-        # Hidden directories (a compaction's staging area, a partition being deleted) are out
-        # of sight for every reader, the way Spark and Hive skip names starting with _ or .
+        # Hidden names (a compaction's staging area, a partition being deleted, a temp file) are
+        # out of sight for every reader, the way Spark and Hive skip names starting with _ or .
         return sorted(
             i.path
             for i in infos
             if i.type == pafs.FileType.File
             and i.base_name.endswith(".parquet")
-            and not any(part.startswith(("_", ".")) for part in i.path[len(root) + 1 :].split("/"))
-        )
-
-    def files_in(self, directory: str) -> list[str]:
-        """The finished Parquet files directly inside ``directory`` (none if it is missing)."""
-        import pyarrow.fs as pafs
-
-        try:
-            infos = self.fs.get_file_info(pafs.FileSelector(directory))
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise StorageError(f"cannot list {directory}: {exc}") from exc
-        return sorted(
-            i.path
-            for i in infos
-            if i.type == pafs.FileType.File
-            and i.base_name.endswith(".parquet")
-            and not i.base_name.startswith(("_", "."))
+            and not any(part.startswith(("_", ".")) for part in i.path[len(root) :].split("/"))
         )
 
     def lock(self, name: str, timeout: float = 10.0) -> filelock.BaseFileLock | LeaseLock:
@@ -398,70 +318,3 @@ def fsync_dir(path: str) -> None:
         _fsync(path)
 
 
-#: Any one of these tells the AWS SDK where credentials come from.
-_AWS_CREDENTIAL_SOURCES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
-
-
-def s3_credentials_problem(env: Mapping[str, str], home: str) -> str | None:
-    """What to set when no S3 credentials are configured (None when some source exists).
-
-    Without this check the AWS SDK falls back to instance metadata (seconds of timeouts off
-    EC2) and then to unsigned requests, which fail much later with a bare 403.
-    """
-    if env.get("AWS_ACCESS_KEY_ID") and not env.get("AWS_SECRET_ACCESS_KEY"):
-        return "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both"
-    if any(env.get(name) for name in _AWS_CREDENTIAL_SOURCES):
-        return None
-    shared = [
-        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"),
-        env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"),
-    ]
-    if any(os.path.isfile(p) for p in shared):
-        return None
-    # An EC2 instance role is only asked for when the user says the metadata service is there:
-    # elsewhere asking it costs timeouts (and traffic to an address that is not ours).
-    if env.get("AWS_EC2_METADATA_DISABLED", "").strip().lower() == "false":
-        return None
-    return (
-        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
-        "or ~/.aws/credentials; on EC2 with an instance role, AWS_EC2_METADATA_DISABLED=false); "
-        "for an S3-compatible server also set AWS_ENDPOINT_URL_S3 (or ARCHIVER_S3_ENDPOINT)"
-    )
-
-
-def _s3_filesystem(endpoint: str | None, problem: str | None) -> pafs.FileSystem:
-    import pyarrow.fs as pafs
-
-    # The AWS SDK inside pyarrow reads the credential variables itself; config checked them
-    # first, which turns a late, vague failure into a configuration error saying what to set.
-    if problem:
-        raise ConfigError(problem)
-    kwargs: dict[str, object] = {}
-    if endpoint:
-        kwargs["endpoint_override"] = endpoint
-        kwargs["scheme"] = "http" if endpoint.startswith("http://") else "https"
-    try:
-        return pafs.S3FileSystem(**kwargs)
-    except OSError as exc:
-        raise ConfigError(f"cannot set up S3: {exc}") from exc
-
-
-@functools.cache
-def _s3_client(endpoint: str | None) -> Any:
-    """A boto3 S3 client (for the locks of an S3 archive; boto3 comes with ``archiver[s3]``)."""
-    try:
-        boto3 = importlib.import_module("boto3")
-    except ImportError:
-        raise ConfigError(
-            "an s3:// archive needs boto3 for its locks: pip install 'archiver[s3]'"
-        ) from None
-    # Like pyarrow's S3 filesystem, boto3 finds the credentials (and region) itself.
-    region = boto3.session.Session().region_name or "us-east-1"
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region)

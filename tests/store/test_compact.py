@@ -335,7 +335,7 @@ def test_repair_cleans_leftovers(tmp_path: Path) -> None:
 
 
 def test_missing_s3_credentials_say_what_to_set(tmp_path: Path) -> None:
-    from archiver.store.archive import s3_credentials_problem
+    from archiver.store.s3 import s3_credentials_problem
 
     problem = s3_credentials_problem({}, str(tmp_path))
     assert problem is not None and "AWS_ACCESS_KEY_ID" in problem
