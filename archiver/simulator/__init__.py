@@ -11,8 +11,9 @@
 from archiver.simulator.clock import SimulatedClock
 from archiver.simulator.faults import Faults
 from archiver.simulator.httpd import Server, serve
-from archiver.simulator.model import Account, AccountSpec
+from archiver.simulator.model import Account
 from archiver.simulator.server import RequestRecord, SimResponse, Simulator
+from archiver.simulator.spec import AccountSpec
 
 __all__ = [
     "Account",

@@ -60,8 +60,9 @@ def run_demo(
     ``on_progress`` is called with the number of simulated minutes just completed.
     """
     from archiver.simulator.faults import Faults
-    from archiver.simulator.model import Account, AccountSpec
+    from archiver.simulator.model import Account
     from archiver.simulator.server import Simulator
+    from archiver.simulator.spec import AccountSpec
 
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)

@@ -1,21 +1,17 @@
 """Growth of a simulated account: which series do not exist yet, and from which minute on.
 
-See the growth knob of :class:`archiver.simulator.model.AccountSpec`.
+See the growth knob of :class:`archiver.simulator.spec.AccountSpec`.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
 from archiver.simulator.series import SeriesTable
+from archiver.simulator.spec import AccountSpec
 from archiver.simulator.topology import Topology
-
-if TYPE_CHECKING:
-    from archiver.simulator.model import AccountSpec
 
 __all__ = ["ALWAYS", "first_minutes"]
 

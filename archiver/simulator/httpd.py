@@ -21,7 +21,8 @@ from types import TracebackType
 from typing import Any
 
 from archiver.endpoints import is_loopback
-from archiver.simulator.server import Simulator, chunks
+from archiver.simulator.responses import chunks
+from archiver.simulator.server import Simulator
 
 __all__ = ["Server", "serve"]
 

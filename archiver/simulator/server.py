@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import email.utils
 import hmac
-import itertools
-import json
 import math
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypedDict
 from urllib.parse import parse_qsl, urlsplit
@@ -33,8 +31,10 @@ import polars as pl
 from archiver.catalog import LEGACY_NAMES, load_catalog
 from archiver.openmetrics import render
 from archiver.simulator.faults import Faults
+from archiver.simulator.hashing import mix, salt
 from archiver.simulator.model import Account, AccountSpec
-from archiver.simulator.series import mix, salt
+from archiver.simulator.responses import SimResponse, json_response, text_response
+from archiver.simulator.transport import Transport
 from archiver.simulator.variants import (
     NEW_METRIC,
     far_future_rows,
@@ -53,7 +53,6 @@ _HTML = (
     b"<body><h1>502 Bad Gateway</h1><p>The upstream did not answer in time.</p></body></html>\n"
 )
 _MALFORMED = b'temporal_cloud_v1_workflow_success_count{temporal_namespace="cut 1.0 oops\n'
-_CHUNK = 16 * 1024
 
 # Salts that keep the dice of different faults independent.
 _ERROR, _THROTTLE, _HTML_T, _UNKNOWN, _ODD, _SLOW, _CUT, _BAD, _HELP, _EMPTY, _SPACE = range(11)
@@ -74,29 +73,6 @@ class RequestRecord:
     window_ms: int | None = None  # the window served (epoch ms), for /v1/metrics
     samples: int = 0
     fault: str | None = None  # the fault injected, if any
-
-
-@dataclass(frozen=True)
-class SimResponse:
-    """A response before it meets a transport.
-
-    ``cut_at``: the body stops at this byte offset and the connection drops (no end of body).
-    ``stall_at``: the body pauses ``stall_s`` seconds at this byte offset.
-    ``trickle_s``: the body comes one byte every this many seconds; ``hang``: nothing comes.
-    """
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    cut_at: int | None = None
-    stall_at: int | None = None
-    stall_s: float = 0.0
-    trickle_s: float | None = None  # one byte every this many seconds
-    hang: bool = False  # never answer
-
-    def header(self, name: str) -> str | None:
-        """The first header called ``name`` (case-insensitive), or None."""
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
 class _Extra(TypedDict, total=False):
@@ -228,19 +204,20 @@ class Simulator:
         auth = lower.get("authorization", "")
         key = auth[7:] if auth[:7].lower() == "bearer " else ""
         if key in self._forbidden:
-            return _text(403, "Forbidden: the key's service account lacks a metrics role"), {}
+            message = "Forbidden: the key's service account lacks a metrics role"
+            return text_response(403, message), {}
         if not key or not hmac.compare_digest(key.encode(), self._api_key.encode()):
-            return _text(401, "Jwt is missing"), {}
+            return text_response(401, "Jwt is missing"), {}
         if path not in ("/v1/metrics", "/v1/descriptors"):
-            return _json(404, {"code": 5, "message": f"no route for {path}"}), {}
+            return json_response(404, {"code": 5, "message": f"no route for {path}"}), {}
         if method != "GET":
-            return _json(405, {"code": 12, "message": "only GET is supported"}), {}
+            return json_response(405, {"code": 12, "message": "only GET is supported"}), {}
         with self._lock:
             while self._admitted and self._admitted[0] <= now - 3600.0:
                 self._admitted.popleft()
             if len(self._admitted) >= self.budget_per_hour:
                 wait = max(1, math.ceil(self._admitted[0] + 3600.0 - now))
-                return _text(429, "rate limit exceeded", ("Retry-After", str(wait))), {}
+                return text_response(429, "rate limit exceeded", ("Retry-After", str(wait))), {}
             self._admitted.append(now)
 
         f = self.faults
@@ -254,10 +231,10 @@ class Simulator:
             ][style]
             retry = f.retry_after if f.retry_after is not None else retry
             extra = () if retry is None else (("Retry-After", retry),)
-            return _text(429, "rate limit exceeded", *extra), {"fault": "throttle"}
+            return text_response(429, "rate limit exceeded", *extra), {"fault": "throttle"}
         if self._roll(f.error_rate, counter, _ERROR):
             status = (500, 502, 503)[counter % 3]
-            return _text(status, "upstream error"), {"fault": f"error_{status}"}
+            return text_response(status, "upstream error"), {"fault": f"error_{status}"}
         if self._roll(f.html_rate, counter, _HTML_T):
             html = SimResponse(200, (("Content-Type", "text/html; charset=utf-8"),), _HTML)
             return html, {"fault": "html"}
@@ -281,33 +258,48 @@ class Simulator:
             limit = int(values.get("limit", "100"))
             offset = int(values.get("offset", "0"))
         except ValueError:
-            return _json(400, {"code": 3, "message": "limit and offset must be integers"})
+            return json_response(400, {"code": 3, "message": "limit and offset must be integers"})
         if not 1 <= limit <= 100 or offset < 0:
-            return _json(400, {"code": 3, "message": "limit must be 1..100, offset >= 0"})
+            return json_response(400, {"code": 3, "message": "limit must be 1..100, offset >= 0"})
         items = self.account.descriptors()
         page = items[offset : offset + limit]
         meta = {"pagination": {"total": len(items), "limit": limit, "offset": offset}}
-        return _json(200, {"meta": meta, "descriptors": page})
+        return json_response(200, {"meta": meta, "descriptors": page})
 
     def _metrics(
         self, params: tuple[tuple[str, str], ...], now: float, counter: int
     ) -> tuple[SimResponse, _Extra]:
         patterns = [v for k, v in params if k == "namespaces"]
-        metrics = [v for k, v in params if k == "metrics"]
-        labels = [v for k, v in params if k == "labels"]
         bad = [p for p in patterns if not _NAMESPACE_PATTERN.match(p)]
         if bad:
             message = f"invalid namespace filter {bad[0]!r}: use a-z, 0-9, '-', '.', '*'"
-            return _json(422, {"code": 3, "message": message}), {}
+            return json_response(422, {"code": 3, "message": message}), {}
         minute_ms = self.served_minute(now) * 60_000
-        frame = self.window(minute_ms, labels)
+        frame = self.window(minute_ms, [v for k, v in params if k == "labels"])
         if patterns:
             regexes = [_pattern(p) for p in patterns]
             chosen = [ns for ns in self.account.namespaces if any(r.match(ns) for r in regexes)]
             frame = frame.filter(pl.col("namespace").is_in(chosen))
+        metrics = [v for k, v in params if k == "metrics"]
         if metrics:
             frame = frame.filter(pl.col("metric").is_in(metrics))
+        frame, record = self._capped(frame, counter)
+        record["window_ms"] = minute_ms
+        f = self.faults
+        empty = [NEW_METRIC] if self._roll(f.empty_family_rate, counter, _EMPTY) else []
+        body = render(
+            _service_label_order(frame),
+            helps=self._helps,
+            ts_unit=self.ts_unit,
+            help_first=self._roll(f.help_first_rate, counter, _HELP),
+            space_after_comma=self._roll(f.space_after_comma_rate, counter, _SPACE),
+            empty_families=empty,
+        )
+        return self._damaged(body, counter, record), record
 
+    def _capped(self, frame: pl.DataFrame, counter: int) -> tuple[pl.DataFrame, _Extra]:
+        """The rows served (a region dropped for ``unknown``, the point cap) and the
+        completeness header that says so."""
         f = self.faults
         fault: str | None = None
         completeness: str | None = "complete"
@@ -327,47 +319,34 @@ class Simulator:
         if self._roll(f.odd_header_rate, counter, _ODD):
             completeness = None if counter % 2 else "partial"
             fault = "odd_header"
-        empty = [NEW_METRIC] if self._roll(f.empty_family_rate, counter, _EMPTY) else []
-        body = render(
-            _service_label_order(frame),
-            helps=self._helps,
-            ts_unit=self.ts_unit,
-            help_first=self._roll(f.help_first_rate, counter, _HELP),
-            space_after_comma=self._roll(f.space_after_comma_rate, counter, _SPACE),
-            empty_families=empty,
-        )
+        return frame, {"completeness": completeness, "samples": frame.height, "fault": fault}
+
+    def _damaged(self, body: bytes, counter: int, record: _Extra) -> SimResponse:
+        """The response for ``body``, with the faults of the body's bytes (a malformed line,
+        a cut, a stall) rolled in; ``record["fault"]`` names the last one."""
+        f = self.faults
         cut_at = stall_at = None
         where = 0.2 + 0.6 * self._unit(counter, _WHERE)
         if self._roll(f.malformed_rate, counter, _BAD):
             lines = body.split(b"\n")
             at = max(1, int(len(lines) * where))
             body = b"\n".join([*lines[:at], _MALFORMED.rstrip(b"\n"), *lines[at:]])
-            fault = "malformed"
+            record["fault"] = "malformed"
         if self._roll(f.cut_rate, counter, _CUT):
             cut_at = min(int(len(body) * where), max(0, len(body) - len(b"# EOF\n") - 1))
-            fault = "cut"
+            record["fault"] = "cut"
         elif self._roll(f.slow_rate, counter, _SLOW):
-            stall_at, fault = int(len(body) * where), "slow"
+            stall_at, record["fault"] = int(len(body) * where), "slow"
         headers = [("Content-Type", CONTENT_TYPE)]
+        completeness = record.get("completeness")
         if completeness is not None:
             headers.append(("X-Completeness", completeness))
-        response = SimResponse(200, tuple(headers), body, cut_at, stall_at, f.slow_stall_s)
-        record: _Extra = {
-            "completeness": completeness,
-            "window_ms": minute_ms,
-            "samples": frame.height,
-            "fault": fault,
-        }
-        return response, record
+        return SimResponse(200, tuple(headers), body, cut_at, stall_at, f.slow_stall_s)
 
     def transport(self) -> httpx.BaseTransport:
-        """An httpx transport that calls the handler in-process (no sockets).
-
-        Slow bodies cannot stall without a real clock: the stream raises ``httpx.ReadTimeout``
-        when the stall is longer than the request's read timeout, and otherwise completes at
-        once. A cut body raises ``httpx.RemoteProtocolError`` after the bytes sent so far.
-        """
-        return _Transport(self)
+        """An httpx transport that calls the handler in-process (no sockets; see
+        :class:`archiver.simulator.transport.Transport` for slow and cut bodies)."""
+        return Transport(self.handle)
 
 
 #: Where the service writes a label in a label set (the reference's examples: namespace first,
@@ -381,61 +360,3 @@ def _service_label_order(frame: pl.DataFrame) -> pl.DataFrame:
     key = pl.element().struct.field("key")
     place = key.replace_strict(_SERVICE_ORDER, default=2, return_dtype=pl.UInt8)
     return frame.with_columns(pl.col("labels").list.eval(pl.element().sort_by(place, key)))
-
-
-def _text(status: int, text: str, *headers: tuple[str, str]) -> SimResponse:
-    return SimResponse(
-        status, (("Content-Type", "text/plain; charset=utf-8"), *headers), text.encode()
-    )
-
-
-def _json(status: int, payload: object) -> SimResponse:
-    body = json.dumps(payload).encode()
-    return SimResponse(status, (("Content-Type", "application/json"),), body)
-
-
-def chunks(response: SimResponse) -> Iterator[tuple[bytes, bool]]:
-    """The body in transport-sized pieces; the flag marks the piece after which it stalls."""
-    end = len(response.body) if response.cut_at is None else response.cut_at
-    marks = sorted({0, end, *range(_CHUNK, end, _CHUNK)} | {response.stall_at or 0})
-    for start, stop in itertools.pairwise(marks):
-        if stop > end:
-            break
-        yield response.body[start:stop], stop == response.stall_at
-
-
-class _Stream(httpx.SyncByteStream):
-    def __init__(self, response: SimResponse, request: httpx.Request) -> None:
-        self.response = response
-        self.request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        timeouts = self.request.extensions.get("timeout", {})
-        read_timeout = timeouts.get("read") if isinstance(timeouts, dict) else None
-        if self.response.hang:
-            raise httpx.ReadTimeout("The read operation timed out", request=self.request)
-        for piece, stalls in chunks(self.response):
-            yield piece
-            if stalls and read_timeout is not None and self.response.stall_s > read_timeout:
-                raise httpx.ReadTimeout("The read operation timed out", request=self.request)
-        if self.response.cut_at is not None:
-            raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body "
-                "(incomplete chunked read)",
-                request=self.request,
-            )
-
-
-class _Transport(httpx.BaseTransport):
-    def __init__(self, simulator: Simulator) -> None:
-        self.simulator = simulator
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        target = request.url.raw_path.decode("ascii")
-        response = self.simulator.handle(request.method, target, dict(request.headers))
-        return httpx.Response(
-            response.status,
-            headers=list(response.headers),
-            stream=_Stream(response, request),
-            request=request,
-        )
