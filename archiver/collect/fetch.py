@@ -18,7 +18,7 @@ from archiver.errors import ParseError
 if TYPE_CHECKING:
     import polars as pl
 
-    from archiver.collect.scrape import _Run as Run
+    from archiver.collect.run import Run
 
 log = logging.getLogger(__name__)
 

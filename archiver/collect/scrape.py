@@ -17,19 +17,18 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import filelock
 
-from archiver.collect.attempt import Attempt
 from archiver.collect.backoff import Backoff
 from archiver.collect.budget import Budget
 from archiver.collect.client import Client
 from archiver.collect.fetch import FUTURE_SLACK_MS, Fetch, PieceResult
 from archiver.collect.outcome import Outcome
+from archiver.collect.run import Clock, Run, Sleep
 from archiver.collect.scrapelog import ScrapeLog
 from archiver.collect.shards import Plan, Shard
 from archiver.collect.spool import Stored, store_frames
@@ -52,10 +51,6 @@ PHASE = 20.0
 HOLDER = "scrape-holder.json"
 #: Seconds past a scrape's phase and deadline before its lock counts as stuck.
 STUCK_SLACK = 30.0
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
-
 
 @dataclass
 class ScrapeResult:
@@ -82,35 +77,6 @@ class ScrapeResult:
 def minute_floor(seconds: float) -> int:
     """The start of the minute containing ``seconds``, as epoch ms."""
     return int(math.floor(seconds / 60.0) * 60_000)
-
-
-@dataclass
-class _Run:
-    """What every step of one run shares (kept out of the public API)."""
-
-    settings: Settings
-    archive: Archive
-    client: Client
-    budget: Budget
-    clock: Clock
-    sleep: Sleep
-    started: float
-    log: ScrapeLog
-    state: State
-    wait: float = 60.0  # seconds to wait for the archive's write lock
-
-    @property
-    def deadline(self) -> float:
-        return self.started + self.settings.deadline
-
-    def on_attempt(self, shard: Shard | None) -> Callable[[Attempt], None]:
-        def record(a: Attempt) -> None:
-            self.log.attempt(a, shard)
-            if a.outcome is not Outcome.COMPLETE:
-                what = shard.describe() if shard else a.request
-                log.warning("request %s attempt %d: %s", what, a.attempt, a.error or a.outcome)
-
-        return record
 
 
 def phase_wait(now: float, phase: float) -> float:
@@ -165,7 +131,7 @@ def scrape_once(
         with Client.from_settings(
             settings, budget=budget, clock=clock, sleep=sleep, transport=transport
         ) as client:
-            run = _Run(
+            run = Run(
                 settings, archive, client, budget, clock, sleep, started, scrape_log,
                 State.load(archive), write_lock_wait,
             )  # fmt: skip
@@ -198,7 +164,7 @@ def _held(
     return ScrapeResult(scrape_id, target, Outcome.STUCK, message=message)
 
 
-def _scrape_window(run: _Run, target: int) -> ScrapeResult:
+def _scrape_window(run: Run, target: int) -> ScrapeResult:
     """plan -> fetch -> parse -> store -> (descriptors when due) -> log."""
     s = run.settings
     plan = Plan.load(run.archive, s.namespaces, s.metrics, s.labels)
@@ -250,7 +216,7 @@ def _outcome_of(error: ArchiverError) -> Outcome:
     return Outcome.AUTH_ERROR if isinstance(error, AuthError) else Outcome.PARSE_ERROR
 
 
-def refresh_descriptors_if_due(run: _Run) -> None:
+def refresh_descriptors_if_due(run: Run) -> None:
     """Once a day, when the budget and deadline leave room after the samples."""
     from archiver.collect import descriptors
 
@@ -301,7 +267,7 @@ def overall(pieces: list[PieceResult]) -> Outcome:
 
 
 def _close(
-    run: _Run,
+    run: Run,
     target: int,
     outcome: Outcome,
     pieces: list[PieceResult],
