@@ -154,68 +154,143 @@ def _write_partition(
     )
 
 
-def build_rollup_year(root: Path, days: int, namespaces: int, seed: int = 11) -> dict[str, Any]:
-    """Only the rollups of ``days`` days of a ``namespaces`` x 1,000-point account (foreign
-    values), plus one day of samples so that the archive is not empty."""
+#: The capacity series every namespace of the year carries (metric, extra labels, level):
+#: usage rates, throttling, limits and envelopes of the three kinds, and billable actions.
+CAPACITY_SERIES: tuple[tuple[str, dict[str, str], float], ...] = (
+    ("temporal_cloud_v1_total_action_count", {"is_background": "false"}, 0.0),
+    ("temporal_cloud_v1_total_action_count", {"is_background": "true"}, 0.0),
+    ("temporal_cloud_v1_total_action_throttled_count", {}, 0.0),
+    ("temporal_cloud_v1_action_limit", {}, 500.0),
+    ("temporal_cloud_v1_action_on_demand_envelope_limit", {}, 500.0),
+    ("temporal_cloud_v1_service_request_count", {}, 0.0),
+    ("temporal_cloud_v1_service_request_throttled_count", {}, 0.0),
+    ("temporal_cloud_v1_service_request_limit", {}, 2000.0),
+    ("temporal_cloud_v1_service_request_on_demand_envelope_limit", {}, 2000.0),
+    ("temporal_cloud_v1_operations_count", {}, 0.0),
+    ("temporal_cloud_v1_operations_throttled_count", {}, 0.0),
+    ("temporal_cloud_v1_operations_limit", {}, 1000.0),
+    ("temporal_cloud_v1_operations_on_demand_envelope_limit", {}, 1000.0),
+    ("temporal_cloud_v1_billable_action_count", {"action_type": "start_workflow"}, 0.0),
+    ("temporal_cloud_v1_billable_action_count", {"action_type": "signal"}, 0.0),
+    ("temporal_cloud_v1_billable_action_count", {"action_type": "activity"}, 0.0),
+)
+
+
+def year_series(namespaces: int, per_namespace: int, queues: int) -> dict[str, Any]:
+    """The series of the year's account: per namespace ``queues`` x 2 task types x the 4
+    backlog metrics, the capacity series, and noisy rate series up to ``per_namespace``.
+    Arrow tables (series, metric, labels, level) sorted by series, as the rollups store them."""
+    import pyarrow as pa
+
+    from archiver.openmetrics import series_text
+
+    out: dict[str, Any] = {}
+    for n in range(namespaces):
+        ns = f"bench-{n:02d}.acct"
+        base = {"temporal_account": "acct", "temporal_namespace": ns}
+        rows = []
+        for q in range(queues):
+            for task_type in ("activity", "workflow"):
+                for metric in BACKLOG_METRICS:
+                    labels = base | {"task_type": task_type, "temporal_task_queue": f"tq-{q}"}
+                    rows.append((metric, labels, -1.0))
+        rows += [(metric, base | extra, level) for metric, extra, level in CAPACITY_SERIES]
+        for o in range(per_namespace - len(rows)):
+            rows.append(("temporal_cloud_v1_workflow_success_count", base | {"wf": f"wf-{o}"}, -1))
+        keyed = sorted(
+            (series_text(m, labels), m, sorted(labels.items()), level) for m, labels, level in rows
+        )
+        out[ns] = pa.table(
+            {
+                "series": [r[0] for r in keyed],
+                "metric": [r[1] for r in keyed],
+                "labels": pa.array([r[2] for r in keyed], type=pa.map_(pa.string(), pa.string())),
+                "level": [r[3] for r in keyed],
+            }
+        )
+    return out
+
+
+def build_rollup_year(
+    root: Path,
+    days: int,
+    namespaces: int,
+    per_namespace: int = 2500,
+    queues: int = 100,
+    seed: int = 11,
+) -> dict[str, Any]:
+    """Only the rollups of ``days`` days of a ``namespaces`` x ``per_namespace``-point account
+    (foreign values), written vectorised (numpy, pyarrow) through the rollups table's schema
+    and Parquet options, plus one day of samples so that the archive is not empty."""
     import pyarrow as pa
 
     from archiver.store import tables
     from archiver.store.archive import Archive
 
     started = time.perf_counter()
-    series = foreign_series(namespaces)
+    series = year_series(namespaces, per_namespace, queues)
     rng = np.random.default_rng(seed)
     archive = Archive.open(str(root), durable=False)
     rows = 0
     rollup_def = tables.TABLES["rollups"]
+    names = [f.name for f in tables.ROLLUPS]
     for ns, stored in series.items():
         n = stored.num_rows
-        idx = np.repeat(np.arange(n, dtype=np.uint32), 24)
-        keys = stored.take(pa.array(idx))  # the same series every day
+        idx = pa.array(np.repeat(np.arange(n, dtype=np.uint32), 24))
+        keys = stored.take(idx)  # the same series every day, each 24 hours in a row
+        fixed = np.repeat(stored.column("level").to_numpy(), 24)
+        is_level = fixed >= 0  # limits: the same value all hour; backlogs: random walks
+        hours = np.tile(np.arange(24, dtype=np.int64), n) * 3_600_000
         for day in range(days):
             day_start = START + dt.timedelta(days=day)
-            hours = np.tile(np.arange(24, dtype=np.int64), n) * 3_600_000
             hour_ms = int(day_start.timestamp() * 1000) + hours
             lo_v = np.round(np.abs(rng.normal(15.0, 5.0, size=n * 24)), 3)
             span = np.round(np.abs(rng.normal(10.0, 3.0, size=n * 24)), 3)
+            span[is_level] = 0.0
+            lo_v[is_level] = fixed[is_level]
+            stamps = pa.array(hour_ms, pa.int64()).cast(tables.TS)
             table = pa.Table.from_arrays(
                 [
                     keys.column(0),
                     keys.column(1),
                     keys.column(2),
-                    pa.array(hour_ms).cast(pa.timestamp("ms", tz="UTC")),
+                    stamps,
                     pa.array(rng.integers(50, 61, size=n * 24)),
                     pa.array(lo_v),
                     pa.array(lo_v + span),
                     pa.array(lo_v + span / 2),
                     pa.array(lo_v + span / 3),
-                    pa.array(hour_ms + 3_540_000).cast(pa.timestamp("ms", tz="UTC")),
+                    pa.array(hour_ms + 3_540_000, pa.int64()).cast(tables.TS),
                 ],
-                names=[f.name for f in tables.ROLLUPS],
+                names=names,
             ).cast(tables.ROLLUPS)
             archive.write_parquet(
                 archive.path("rollups", f"date={day_start.date()}", f"namespace={ns}"),
                 table,
                 name=tables.make_filename(rollup_def.stem, int(hour_ms[0]), int(hour_ms[-1])),
                 # level 3, not the compactor's 15: a year is written in minutes, not hours
-                **(rollup_def.write_options | {"compression_level": 3}),
+                **(rollup_def.compact_options | {"compression_level": 3}),
             )
             rows += table.num_rows
     # one day of samples (not rolled up), so the archive is an archive
-    build_foreign_day = pl.DataFrame(
-        {"idx": np.zeros(1, np.uint32), "ts": [START + dt.timedelta(days=days)], "value": [1.0]}
-    ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
     first = next(iter(series))
+    one = series[first].select(["series", "metric", "labels"]).slice(0, 1)
+    day = START + dt.timedelta(days=days)
+    frame = pl.DataFrame({"idx": np.zeros(1, np.uint32), "ts": [day], "value": [1.0]}).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC"))
+    )
     _write_partition(
         archive,
         first,
-        (START + dt.timedelta(days=days)).date().isoformat(),
-        series[first].slice(0, 1),
-        build_foreign_day,
+        day.date().isoformat(),
+        one.cast(
+            pa.schema([f for f in tables.SAMPLES if f.name in ("series", "metric", "labels")])
+        ),
+        frame,
     )
     return {
         "rollup_rows": rows,
         "days": days,
-        "points": namespaces * 1000,
+        "points": namespaces * per_namespace,
         "build_s": round(time.perf_counter() - started, 1),
     }

@@ -86,31 +86,54 @@ WITH rows AS NOT MATERIALIZED (
       AND date >= CAST(lo AS DATE) AND date <= CAST(hi - INTERVAL 1 MILLISECOND AS DATE)
       AND in_namespaces(namespace, namespaces)
 ),
-queues AS MATERIALIZED (
+-- the distinct series, then their queues: the regex runs once per series, not per row (a
+-- filter on it would be pushed into the scan, onto every row)
+distinct_series AS MATERIALIZED (
+    SELECT DISTINCT namespace, series FROM rows
+),
+named AS MATERIALIZED (
     SELECT namespace, series, queue_of(series) AS task_queue, task_type_of(series) AS task_type
-    FROM (SELECT DISTINCT namespace, series FROM rows)
-    WHERE queue_of(series) IS NOT NULL
+    FROM distinct_series
+),
+-- each queue a small number, so that the rows group by (number, hour), not by strings
+queues AS MATERIALIZED (
+    SELECT namespace, task_queue, task_type, row_number() OVER () AS queue_id
+    FROM (SELECT DISTINCT namespace, task_queue, task_type FROM named
+          WHERE task_queue IS NOT NULL)
+),
+series_queue AS MATERIALIZED (
+    SELECT n.namespace, n.series, q.queue_id
+    FROM named AS n
+    JOIN queues AS q USING (namespace, task_queue, task_type)
+),
+per_queue AS (
+    SELECT
+        s.queue_id, r.hour,
+        coalesce(max(r.count) FILTER (
+            WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count'), 0)
+            AS minutes_reported,
+        sum(r.min) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+            AS backlog_min,
+        sum(r.avg) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+            AS backlog_avg,
+        sum(r.max) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
+            AS backlog_max,
+        sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_count')
+            AS poll_success,
+        sum(r.avg * r.count) FILTER (
+            WHERE r.metric = 'temporal_cloud_v1_poll_success_sync_count') AS poll_sync,
+        sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_timeout_count')
+            AS poll_timeout
+    FROM rows AS r
+    JOIN series_queue AS s USING (namespace, series)
+    GROUP BY s.queue_id, r.hour
 )
 SELECT
-    q.namespace, q.task_queue, q.task_type, r.hour,
-    coalesce(max(r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count'),
-             0) AS minutes_reported,
-    sum(r.min) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
-        AS backlog_min,
-    sum(r.avg) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
-        AS backlog_avg,
-    sum(r.max) FILTER (WHERE r.metric = 'temporal_cloud_v1_approximate_backlog_count')
-        AS backlog_max,
-    CAST(NULL AS DOUBLE) AS backlog_p95,
-    sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_count')
-        AS poll_success,
-    sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_success_sync_count')
-        AS poll_sync,
-    sum(r.avg * r.count) FILTER (WHERE r.metric = 'temporal_cloud_v1_poll_timeout_count')
-        AS poll_timeout
-FROM rows AS r
-JOIN queues AS q USING (namespace, series)
-GROUP BY q.namespace, q.task_queue, q.task_type, r.hour;
+    q.namespace, q.task_queue, q.task_type, p.hour, p.minutes_reported,
+    p.backlog_min, p.backlog_avg, p.backlog_max, CAST(NULL AS DOUBLE) AS backlog_p95,
+    p.poll_success, p.poll_sync, p.poll_timeout
+FROM per_queue AS p
+JOIN queues AS q USING (queue_id);
 
 -- Hourly aggregates per queue over [since, until): from the rollups for the whole hours of
 -- rolled-up days when the window is longer than rollup_after() (rolled_lo/rolled_hi in

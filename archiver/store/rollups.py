@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from archiver.errors import StorageError
@@ -108,9 +108,8 @@ def _compute(files: list[str], work: Work, memory_limit: str, durable: bool) -> 
     import duckdb
 
     from archiver.query.connect import load_sql
-    from archiver.store.merge import BATCH_ROWS, write_sorted
+    from archiver.store.merge import BATCH_ROWS
 
-    definition = tables.TABLES["rollups"]
     spill = f"{work.root}/duckdb"
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
     try:
@@ -118,14 +117,7 @@ def _compute(files: list[str], work: Work, memory_limit: str, durable: bool) -> 
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET VARIABLE archiver_rollup_files = $files", {"files": files})
         reader = con.sql(load_sql("rollups_hourly.sql")).to_arrow_reader(BATCH_ROWS)
-        counted: list[int] = []
-
-        def cast(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            for batch in batches:
-                counted.append(batch.num_rows)
-                yield batch.cast(definition.schema)
-
-        write_sorted(definition, cast(reader), work.out, durable=durable, stem=definition.stem)
+        return _write(reader, work.out, durable)
     except duckdb.Error as exc:
         where = files[0].rsplit("/", 1)[0]
         raise StorageError(f"cannot write rollups of {where}: {exc}") from exc
@@ -134,4 +126,44 @@ def _compute(files: list[str], work: Work, memory_limit: str, durable: bool) -> 
         raise StorageError(f"cannot write rollups of {where}: {exc.strerror or exc}") from exc
     finally:
         con.close()
-    return sum(counted)
+
+
+def _write(batches: Iterable[pa.RecordBatch], directory: str, durable: bool) -> int:
+    """One rollups file in ``directory``, in row groups of the table's ``row_group_size``
+    (small, so that a report reading a few metrics skips the others by their statistics)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from archiver.store.archive import TMP_PREFIX, TMP_SUFFIX, fsync_dir
+
+    definition = tables.TABLES["rollups"]
+    options = dict(definition.compact_options)
+    group = int(options.pop("row_group_size"))
+    tmp = f"{directory}/{TMP_PREFIX}rollups{TMP_SUFFIX}"
+    rows, lo, hi = 0, None, None
+    with pq.ParquetWriter(
+        tmp, tables.stamp(definition.schema.empty_table()).schema, **options
+    ) as w:
+        for batch in batches:
+            data = pa.Table.from_batches([batch]).cast(definition.schema)
+            if not data.num_rows:
+                continue
+            bounds = pc.min_max(data.column(definition.time).cast("int64"))
+            lo = bounds["min"].as_py() if lo is None else min(lo, bounds["min"].as_py())
+            hi = bounds["max"].as_py() if hi is None else max(hi, bounds["max"].as_py())
+            w.write_table(data, row_group_size=group)
+            rows += data.num_rows
+    if not rows:
+        os.remove(tmp)
+        return 0
+    if durable:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.replace(tmp, f"{directory}/{tables.make_filename(definition.stem, lo, hi)}")
+    if durable:
+        fsync_dir(directory)
+    return rows

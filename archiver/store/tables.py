@@ -103,6 +103,14 @@ COMPACT_WRITE_OPTIONS: dict[str, Any] = {
     "write_statistics": ["ts", "metric"],
     "row_group_size": 1 << 20,
 }
+#: Rollup files: small row groups with statistics on ``metric`` and ``hour``. Rows are sorted by
+#: series, which starts with the metric, so a report that reads a few metrics (the backlog's
+#: four, the capacity's twelve) skips the row groups of every other metric by their min/max.
+ROLLUP_WRITE_OPTIONS: dict[str, Any] = COMPACT_WRITE_OPTIONS | {
+    "column_encoding": {"hour": "DELTA_BINARY_PACKED", "last_ts": "DELTA_BINARY_PACKED"},
+    "write_statistics": ["metric", "hour"],
+    "row_group_size": 8192,
+}
 #: A scrape's own file lives until its day is compacted: write it fast (level 15 costs ~100x
 #: level 3 on one unsorted minute of a mid-size account: seconds, inside the cron deadline).
 SAMPLE_WRITE_OPTIONS: dict[str, Any] = COMPACT_WRITE_OPTIONS | {"compression_level": 3}
@@ -180,8 +188,8 @@ TABLES: dict[str, Table] = {
             time="hour",
             partitions=("date", "namespace"),
             stem="rollup",
-            write_options=COMPACT_WRITE_OPTIONS,
-            compact_options=COMPACT_WRITE_OPTIONS,
+            write_options=ROLLUP_WRITE_OPTIONS,
+            compact_options=ROLLUP_WRITE_OPTIONS,
         ),
     )
 }
