@@ -69,8 +69,8 @@ def batches(
     import duckdb
     import polars as pl
 
-    from archiver.query.connect import load_sql
     from archiver.query.reports import resolve_namespaces
+    from archiver.query.sqlfiles import load_sql
 
     names, _ = resolve_namespaces(con, selection.namespaces)
     params: dict[str, Any] = {

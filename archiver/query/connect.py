@@ -24,13 +24,15 @@ import re
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archiver.errors import EmptyArchiveError, QueryError
 from archiver.history import lineage
 from archiver.query import sources
+
+# load_sql and sql_dir are re-exported: callers import them from here.
+from archiver.query.sqlfiles import load_sql as load_sql
+from archiver.query.sqlfiles import sql_dir as sql_dir
 from archiver.store.archive import TABLES, Archive
 
 if TYPE_CHECKING:
@@ -95,24 +97,6 @@ def _load_limits(con: duckdb.DuckDBPyConnection) -> None:
     con.executemany("INSERT INTO capacity_limits VALUES (?, ?, ?)", limit_roles())
 
 
-def sql_dir() -> Path:
-    """The directory holding the ``*.sql`` files (inside the wheel, or the repo's ``sql/``)."""
-    from importlib import resources
-
-    packaged = resources.files("archiver") / "sql"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    import archiver
-
-    return Path(archiver.__file__).resolve().parent.parent / "sql"
-
-
-@cache
-def load_sql(name: str) -> str:
-    """The text of ``sql/<name>``."""
-    return (sql_dir() / name).read_text(encoding="utf-8")
-
-
 def connect(
     archive: str | Archive,
     *,
@@ -135,19 +119,7 @@ def connect(
     """
     import duckdb
 
-    arch = (
-        archive if isinstance(archive, Archive) else Archive.open(archive, s3_endpoint=s3_endpoint)
-    )
-    if not arch.exists():
-        raise EmptyArchiveError(
-            f"no archive at {arch.uri} yet: run `archiver scrape` first, or point --archive "
-            "(ARCHIVER_ARCHIVE) at an existing one"
-        )
-    present = {table: sources.has_files(arch, table) for table in sources.TABLES}
-    if not any(present[t] for t in TABLES):
-        raise EmptyArchiveError(
-            f"the archive at {arch.uri} holds no data files yet: run `archiver scrape` first"
-        )
+    arch, present = _archive_with_data(archive, s3_endpoint)
     con = duckdb.connect(":memory:")
     try:
         # Partitions are UTC dates and reports bucket by UTC hours, whatever the host's zone.
@@ -174,6 +146,26 @@ def connect(
         con.close()
         raise
     return con
+
+
+def _archive_with_data(
+    archive: str | Archive, s3_endpoint: str | None
+) -> tuple[Archive, dict[str, bool]]:
+    """The archive, and which of its tables have files; EmptyArchiveError when none has."""
+    arch = (
+        archive if isinstance(archive, Archive) else Archive.open(archive, s3_endpoint=s3_endpoint)
+    )
+    if not arch.exists():
+        raise EmptyArchiveError(
+            f"no archive at {arch.uri} yet: run `archiver scrape` first, or point --archive "
+            "(ARCHIVER_ARCHIVE) at an existing one"
+        )
+    present = {table: sources.has_files(arch, table) for table in sources.TABLES}
+    if not any(present[t] for t in TABLES):
+        raise EmptyArchiveError(
+            f"the archive at {arch.uri} holds no data files yet: run `archiver scrape` first"
+        )
+    return arch, present
 
 
 def run_sql(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from archiver.errors import ConfigError, StorageError
+from archiver.query.sqlfiles import load_sql
 from archiver.store import tables
 from archiver.store.archive import STATE_DIR, Archive
 
@@ -100,8 +101,6 @@ class Sources:
 
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         """Define ``_<table>_source`` for every table, and ``archive_partitions``."""
-        from archiver.query.connect import load_sql
-
         for table in TABLES:
             files: str | list[str] = glob(self.archive, table)
             if table in self.skipped:
