@@ -2,10 +2,13 @@
 
 A file is read in blocks of whole lines (``block_bytes`` each, cut at the last newline), and
 every block goes through the scrape's own parser, so memory is bounded by a block, never by the
-file. Nothing of a file reaches the archive until all of it has parsed: the blocks are staged
-as Arrow IPC under ``<archive>/_archiver/work/`` (where no ``samples/**`` glob reaches), and only
-then handed, a block at a time, to the scrape's writer, which stores each (series, timestamp)
-once. The imported minutes are recorded in the scrape log with the file as their source.
+file. Nothing of a file reaches the archive until all of it has parsed: each block is staged as
+Arrow IPC under ``<archive>/_archiver/work/`` (where no ``samples/**`` glob reaches), split by
+partition (date, namespace), and only then is each partition's staged rows handed to the
+scrape's writer, which stores each (series, timestamp) once. Reading, parsing and staging
+overlap (a block each, on their own threads), and two partitions are written at once, so both
+cores work through the file. The imported minutes are recorded in the scrape log with the file
+as their source.
 
 >>> result = import_file(archive, "history.om.gz")          # doctest: +SKIP
 >>> result.samples, result.new_samples                      # doctest: +SKIP
@@ -20,8 +23,10 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, cast
 
 from archiver.errors import ConfigError, ParseError, StorageError
@@ -36,9 +41,14 @@ if TYPE_CHECKING:
 #: Bytes of text per parsed block. The parser's scratch columns are several times the text;
 #: measured peak RSS on a day of 2,000 series (benchmarks/bench_import.py) stays far under 1 GB.
 BLOCK_BYTES = 16 << 20
-#: Samples handed to the writer at once (one file per partition per batch).
-WRITE_ROWS = 500_000
+#: Samples of one partition handed to the writer at once (one file each): a day of 200 series
+#: of one namespace (288,000 samples) is one file.
+WRITE_ROWS = 300_000
+#: Partitions written at once, each on a thread (pyarrow and polars release the GIL).
+WRITERS = 2
 _GZIP_MAGIC = b"\x1f\x8b"
+#: (bytes of the file read so far, number of the block's first line, the block's lines)
+_Block = tuple[int, int, bytes]
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,9 @@ def import_file(
     name = os.path.basename(path)
     work = _work_dir(archive)
     try:
-        staged, counts = _stage(path, work, block_bytes, progress)
-        new = 0
-        for batch in _batches(staged):
-            with archive.lock("write", timeout=lock_timeout):
-                new += store.write_samples(archive, batch)
-            del batch
+        staged = _stage(path, work, block_bytes, progress)
+        new = _write(archive, staged, lock_timeout)
+        counts = provenance.merge_counts(staged.counts)
         provenance.record_imported_minutes(
             archive,
             counts,
@@ -117,60 +124,111 @@ def _work_dir(archive: Archive) -> str:
     return tempfile.mkdtemp(prefix="archiver-import-")
 
 
+@dataclass
+class _Staged:
+    """A parsed file under the work folder: each partition's pieces (a block's rows of that
+    (date, namespace), in file order, with their row counts) and each block's minute counts."""
+
+    work: str
+    pieces: dict[tuple[object, object], list[tuple[str, int]]] = field(default_factory=dict)
+    counts: list[pl.DataFrame] = field(default_factory=list)
+    staged: int = 0
+
+    def add(self, samples: pl.DataFrame) -> None:
+        """Stage one parsed block (runs on the staging thread, one block at a time)."""
+        import polars as pl
+
+        self.counts.append(provenance.minute_counts(samples))
+        keyed = samples.with_columns(_date=pl.col("ts").dt.date())
+        for key, part in keyed.partition_by("_date", "namespace", as_dict=True).items():
+            pieces = self.pieces.setdefault(key, [])
+            piece = os.path.join(self.work, f"piece-{self.staged:07d}.arrow")
+            self.staged += 1
+            try:
+                part.drop("_date").write_ipc(piece, compression="lz4")
+            except OSError as exc:
+                raise StorageError(f"cannot stage {piece}: {exc.strerror or exc}") from exc
+            pieces.append((piece, part.height))
+
+    def chunks(self) -> list[deque[list[str]]]:
+        """Per partition, its pieces gathered into writes of about :data:`WRITE_ROWS` rows."""
+        partitions = []
+        for pieces in self.pieces.values():
+            chunks: deque[list[str]] = deque([[]])
+            rows = 0
+            for piece, height in pieces:
+                if rows and rows + height > WRITE_ROWS:
+                    chunks.append([])
+                    rows = 0
+                chunks[-1].append(piece)
+                rows += height
+            partitions.append(chunks)
+        return partitions
+
+
 def _stage(
     path: str, work: str, block_bytes: int, progress: Callable[[int], None] | None
-) -> tuple[list[str], pl.DataFrame]:
-    """Parse every block of ``path`` into ``work``; the staged files and the minute counts."""
+) -> _Staged:
+    """Parse every block of ``path`` into ``work``. Reading the next block (a thread ahead) and
+    staging the previous one (on another) overlap the parse of this one."""
     from archiver.openmetrics import parse
 
-    staged: list[str] = []
-    counts: list[pl.DataFrame] = []
+    staged = _Staged(work)
     eof_line: int | None = None
-    for first_line, text in _blocks(path, block_bytes, progress):
-        if eof_line is not None:
-            if text.strip():
-                raise ParseError(
-                    f"{path}: line {_first_content_line(text) + first_line - 1}: content after "
-                    f"# EOF (line {eof_line})",
-                    line=eof_line,
-                )
-            continue
-        try:
-            parsed = parse(text)
-        except ParseError as exc:
-            line = (exc.line or 1) + first_line - 1
-            what = str(exc).split(": ", 1)[-1]
-            raise ParseError(f"{path}: line {line}: {what}", line=line) from None
-        if parsed.eof:
-            eof_line = first_line + _eof_offset(text)
-        if parsed.samples.is_empty():
-            continue
-        block = os.path.join(work, f"block-{len(staged):06d}.arrow")
-        try:
-            parsed.samples.write_ipc(block, compression="lz4")
-        except OSError as exc:
-            raise StorageError(f"cannot stage {block}: {exc.strerror or exc}") from exc
-        staged.append(block)
-        counts.append(provenance.minute_counts(parsed.samples))
-    return staged, provenance.merge_counts(counts)
+    with ThreadPoolExecutor(1, thread_name_prefix="import-stage") as stager:
+        pending: Future[None] | None = None
+        for position, first_line, text in _ahead(_blocks(path, block_bytes)):
+            if progress is not None:
+                progress(position)
+            if eof_line is not None:
+                if text.strip():
+                    raise ParseError(
+                        f"{path}: line {_first_content_line(text) + first_line - 1}: content "
+                        f"after # EOF (line {eof_line})",
+                        line=eof_line,
+                    )
+                continue
+            try:
+                parsed = parse(text)
+            except ParseError as exc:
+                line = (exc.line or 1) + first_line - 1
+                what = str(exc).split(": ", 1)[-1]
+                raise ParseError(f"{path}: line {line}: {what}", line=line) from None
+            if parsed.eof:
+                eof_line = first_line + _eof_offset(text)
+            del text
+            if pending is not None:
+                pending.result()  # one block staged at a time: memory stays at two blocks
+                pending = None
+            if not parsed.samples.is_empty():
+                pending = stager.submit(staged.add, parsed.samples)
+            del parsed
+        if pending is not None:
+            pending.result()
+    return staged
 
 
-def _batches(staged: list[str]) -> Iterator[pl.DataFrame]:
-    """Staged blocks gathered into batches of about :data:`WRITE_ROWS` samples: fewer, larger
-    files, and one duplicate check per batch instead of one per block."""
+def _write(archive: Archive, staged: _Staged, lock_timeout: float) -> int:
+    """Hand the staged partitions to the scrape's writer, :data:`WRITERS` partitions at once
+    under one hold of the write lock (a partition's own writes stay in file order, one after
+    another, so a sample repeated in the file is stored once); returns how many were new."""
+    partitions = staged.chunks()
+    new = 0
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="import-write") as writers:
+        while partitions:
+            now = partitions[:WRITERS]
+            with archive.lock("write", timeout=lock_timeout):
+                futures = [writers.submit(_write_chunk, archive, p.popleft()) for p in now]
+                wait(futures)  # every write has ended before the lock is released
+                new += sum(f.result() for f in futures)
+            partitions = [p for p in partitions if p]
+    return new
+
+
+def _write_chunk(archive: Archive, pieces: list[str]) -> int:
     import polars as pl
 
-    pending: list[pl.DataFrame] = []
-    rows = 0
-    for block in staged:
-        frame = pl.read_ipc(block)
-        pending.append(frame)
-        rows += frame.height
-        if rows >= WRITE_ROWS:
-            yield pl.concat(pending)
-            pending, rows = [], 0
-    if pending:
-        yield pl.concat(pending)
+    return store.write_samples(archive, pl.concat([pl.read_ipc(p) for p in pieces]))
 
 
 def _first_content_line(text: bytes) -> int:
@@ -201,10 +259,24 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def _blocks(
-    path: str, block_bytes: int, progress: Callable[[int], None] | None
-) -> Iterator[tuple[int, bytes]]:
-    """(number of the block's first line, block of whole lines) over the file."""
+def _ahead(items: Iterator[_Block]) -> Iterator[_Block]:
+    """``items``, each produced on a thread while the previous one is consumed."""
+    with ThreadPoolExecutor(1, thread_name_prefix="import-read") as reader:
+        try:
+            coming = reader.submit(next, items, None)
+            while (item := coming.result()) is not None:
+                coming = reader.submit(next, items, None)
+                yield item
+        finally:
+            wait([coming])
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+
+def _blocks(path: str, block_bytes: int) -> Iterator[_Block]:
+    """(bytes of the file read so far, number of the block's first line, block of whole lines)
+    over the file."""
     stream, raw = _open(path)
     line = 1
     carry = b""
@@ -214,8 +286,6 @@ def _blocks(
                 chunk = stream.read(block_bytes)
             except (OSError, EOFError) as exc:
                 raise ParseError(f"{path}: cannot decompress: {exc}") from None
-            if progress is not None:
-                progress(raw.tell())
             if not chunk:
                 break
             data = carry + chunk
@@ -225,10 +295,10 @@ def _blocks(
                 continue
             carry = data[cut:]
             text = data[:cut]
-            yield line, text
+            yield raw.tell(), line, text
             line += text.count(b"\n")
         if carry:
-            yield line, carry
+            yield raw.tell(), line, carry
     finally:
         stream.close()
         raw.close()

@@ -63,6 +63,27 @@ def test_reimport_and_overlap_store_no_duplicates(tmp_path: Path, om_file: OmFil
     assert archived(tmp_path / "archive").equals(expected(both))
 
 
+def test_a_sample_repeated_in_the_file_is_stored_once_even_across_writes(
+    tmp_path: Path, om_file: OmFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from archiver.history import importfile
+    from archiver.openmetrics import render
+
+    path, frame = om_file(10)
+    # Every sample twice, the second time with another value, each family's repeats after its
+    # first occurrences; small blocks and writes put the two in different pieces and writes.
+    path.write_bytes(render(pl.concat([frame, frame.with_columns(pl.col("value") + 1000)])))
+    monkeypatch.setattr(importfile, "WRITE_ROWS", 400)
+    archive = Archive.open(str(tmp_path / "archive"), durable=False)
+    result = import_file(archive, str(path), block_bytes=20_000)
+    assert result.samples == 2 * frame.height and result.new_samples == frame.height
+    # The first occurrence in the file is the one stored.
+    assert archived(tmp_path / "archive").equals(expected(frame))
+    files = list((tmp_path / "archive" / "samples").rglob("*.parquet"))
+    namespaces = frame.get_column("namespace").n_unique()
+    assert len(files) > namespaces  # several writes per partition did happen
+
+
 def test_imported_minutes_are_in_the_scrape_log_with_their_source(
     tmp_path: Path, om_file: OmFile
 ) -> None:
