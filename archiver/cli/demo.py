@@ -47,7 +47,7 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
     from archiver.simulator.demo import DEMO_POINT_CAP, run_demo
 
     # Each injected fault would print a warning line; the summary counts the outcomes instead.
-    logging.getLogger("archiver.collect.scrape").setLevel(logging.ERROR)
+    logging.getLogger("archiver.collect").setLevel(logging.ERROR)
     began = time.perf_counter()
     with click.progressbar(
         length=int(days * 1440),
@@ -71,6 +71,21 @@ def demo(archive: str, days: float, live_hours: float, seed: int) -> None:
         f"--point-cap {DEMO_POINT_CAP}."
     )
     _print_reports(archive, summary.start, summary.live_start, summary.end, DEMO_POINT_CAP)
+    _print_split(summary.end)
+
+
+def _print_split(at: datetime) -> None:
+    """One scrape of a bigger simulated account at the real cap: limited, split, complete."""
+    from archiver.query.output import write
+    from archiver.simulator.demo_split import REAL_POINT_CAP, split_scrape
+
+    split = split_scrape(at)
+    click.echo(
+        f"\n== one minute at the real {REAL_POINT_CAP:,} cap: a bigger simulated account, "
+        f"answered limited and split until complete (a scratch archive) =="
+    )
+    write(split.requests, "table", None)
+    click.echo(f"{split.outcome}: {split.samples:,} samples, each stored once")
 
 
 def _print_reports(
