@@ -49,7 +49,7 @@ notebooks:  ## execute the notebooks against the demo archive and render HTML
 # The notebooks are jupytext text files: open them as notebooks by default, kernels over
 # encrypted sockets, the server on loopback only. ARCHIVE=... on the command line picks the
 # archive; else $$ARCHIVER_ARCHIVE, else the repository's demo-archive. JUPYTER_ARGS=... passes
-# more options (e.g. --no-browser --port 8899).
+# more options (e.g. --no-browser --port 8899). As root (a container), Jupyter needs --allow-root.
 JUPYTER_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 jupyter:  ## JupyterLab on notebooks/ (reads demo-archive, or ARCHIVE=...)
 	@mkdir -p $(dir $(JUPYTER_OVERRIDES))
@@ -57,7 +57,8 @@ jupyter:  ## JupyterLab on notebooks/ (reads demo-archive, or ARCHIVE=...)
 	$(if $(filter command line,$(origin ARCHIVE)),ARCHIVER_ARCHIVE=$(abspath $(ARCHIVE))) \
 	$(if $(and $(ARCHIVER_ARCHIVE),$(filter-out command line,$(origin ARCHIVE))),,$(DEMO_CAP)) \
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-	  --KernelManager.transport_encryption=auto $(JUPYTER_ARGS)
+	  --KernelManager.transport_encryption=auto $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  $(JUPYTER_ARGS)
 
 clean:  ## remove build products and the demo archive
 	rm -rf build dist $(ARCHIVE) .pytest_cache .mypy_cache .ruff_cache
