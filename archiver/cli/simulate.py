@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from archiver.simulator import Faults
 
 simulate = click.Group(
@@ -127,26 +131,37 @@ def serve_command(
         raise click.BadParameter(str(exc), param_hint="--host/--no-tls") from exc
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    with _stopped_by_signal() as stop, server:
+        _announce(server.url, server.ca_file, api_key)
+        while not stop.wait(0.5):
+            pass
+
+
+def _announce(url: str, ca_file: Path | None, api_key: str) -> None:
+    """The line a user (or a parent process) reads to point the archiver at the simulator."""
+    ca = f" ARCHIVER_CA_FILE={ca_file}" if ca_file else ""
+    # The default key is no secret (it is in --help); a key of the user's own is not echoed.
+    key = api_key if api_key == DEFAULT_KEY else "<the key given to --api-key>"
+    click.echo(
+        f"simulator serving {url} (CA: {ca_file or 'none, plain HTTP'}); "
+        f"point the archiver at it: ARCHIVER_ENDPOINT={url}{ca} "
+        f"TEMPORAL_CLOUD_API_KEY={key} archiver scrape",
+        nl=True,
+    )
+    sys.stdout.flush()  # a parent process waits for this line
+
+
+@contextlib.contextmanager
+def _stopped_by_signal() -> Iterator[threading.Event]:
+    """An event SIGINT or SIGTERM sets while inside; the previous handlers come back after."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    with server:
-        ca = f" ARCHIVER_CA_FILE={server.ca_file}" if server.ca_file else ""
-        # The default key is no secret (it is in --help); a key of the user's own is not echoed.
-        key = api_key if api_key == DEFAULT_KEY else "<the key given to --api-key>"
-        click.echo(
-            f"simulator serving {server.url} (CA: {server.ca_file or 'none, plain HTTP'}); "
-            f"point the archiver at it: ARCHIVER_ENDPOINT={server.url}{ca} "
-            f"TEMPORAL_CLOUD_API_KEY={key} archiver scrape",
-            nl=True,
-        )
-        sys.stdout.flush()  # a parent process waits for this line
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -108,36 +108,9 @@ def import_prometheus(
             result.windows_resumed += 1
             continue
         started = clock()
-        frames = []
-        for metric in result.metrics:
-            query = f"last_over_time({metric_selector(selector, metric)}[1m])"
-            # Evaluated a millisecond before each minute ends: [1m] then covers that minute.
-            matrix = api.query_range(query, start + 59.999, stop - 0.001, STEP_S)
-            result.requests += 1
-            frame = _samples(matrix, metric, dropped)
-            if frame is not None:
-                frames.append(frame)
+        frames = _window_frames(api, selector, start, stop, dropped, result)
         if frames:
-            import polars as pl
-
-            window = pl.concat(frames)
-            with archive.lock("write", timeout=lock_timeout):
-                result.new_samples += store.write_samples(archive, window)
-            counts = provenance.merge_counts([provenance.minute_counts(window)])
-            provenance.record_imported_minutes(
-                archive,
-                counts,
-                import_id=uuid.uuid4().hex,
-                source=source,
-                started=started,
-                finished=clock(),
-            )
-            result.samples += window.height
-            result.minutes += counts.height
-            epoch = window.get_column("ts").dt.epoch("ms")
-            lo, hi = int(epoch.min()), int(epoch.max())  # type: ignore[arg-type]
-            result.first_ms = lo if result.first_ms is None else min(result.first_ms, lo)
-            result.last_ms = hi if result.last_ms is None else max(result.last_ms, hi)
+            _store_window(archive, frames, source, started, clock, lock_timeout, result)
         done.add(start)
         _save_done(archive, state_name, done)
         result.windows += 1
@@ -146,6 +119,59 @@ def import_prometheus(
     # Finished: a rerun starts afresh (and stores nothing twice).
     _forget(archive, state_name)
     return result
+
+
+def _window_frames(
+    api: PromAPI,
+    selector: str,
+    start: int,
+    stop: int,
+    dropped: frozenset[str],
+    result: PromImport,
+) -> list[pl.DataFrame]:
+    """One window's samples, one query_range per metric (counted in ``result.requests``)."""
+    frames = []
+    for metric in result.metrics:
+        query = f"last_over_time({metric_selector(selector, metric)}[1m])"
+        # Evaluated a millisecond before each minute ends: [1m] then covers that minute.
+        matrix = api.query_range(query, start + 59.999, stop - 0.001, STEP_S)
+        result.requests += 1
+        frame = _samples(matrix, metric, dropped)
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+def _store_window(
+    archive: Archive,
+    frames: list[pl.DataFrame],
+    source: str,
+    started: float,
+    clock: Callable[[], float],
+    lock_timeout: float,
+    result: PromImport,
+) -> None:
+    """Write one window's samples, record its minutes in the scrape log, count it in ``result``."""
+    import polars as pl
+
+    window = pl.concat(frames)
+    with archive.lock("write", timeout=lock_timeout):
+        result.new_samples += store.write_samples(archive, window)
+    counts = provenance.merge_counts([provenance.minute_counts(window)])
+    provenance.record_imported_minutes(
+        archive,
+        counts,
+        import_id=uuid.uuid4().hex,
+        source=source,
+        started=started,
+        finished=clock(),
+    )
+    result.samples += window.height
+    result.minutes += counts.height
+    epoch = window.get_column("ts").dt.epoch("ms")
+    lo, hi = int(epoch.min()), int(epoch.max())  # type: ignore[arg-type]
+    result.first_ms = lo if result.first_ms is None else min(result.first_ms, lo)
+    result.last_ms = hi if result.last_ms is None else max(result.last_ms, hi)
 
 
 def _samples(

@@ -18,12 +18,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from archiver import config
 from archiver.collect.scrape import PHASE, ScrapeResult, scrape_once
 from archiver.simulator.clock import SimulatedClock
 from archiver.store import write as store
 from archiver.store.archive import Archive
+
+if TYPE_CHECKING:
+    from archiver.simulator.model import Account
+    from archiver.simulator.server import Simulator
 
 DEMO_KEY = "demo-key"
 #: The demo account's datapoints per response. A week of an account near the real 30,000 cap
@@ -72,18 +77,8 @@ def run_demo(
     grow_from = int(start.timestamp() * 1000) // 60_000 * 60_000
     account = Account(AccountSpec.demo(grow_from, days=days, seed=seed))
 
-    history = 0
     target = Archive.open(archive, durable=False)
-    day = start
-    while day < live_start:
-        until = min(live_start, (day + timedelta(days=1)).replace(hour=0, minute=0))
-        minutes = int((until - day).total_seconds() // 60)
-        frame = account.windows(int(day.timestamp() * 1000), minutes)
-        # A whole closed day is written as compaction would write it; the live day is not.
-        closed = until.hour == 0 and until.minute == 0 and minutes == 1440
-        history += store.write_samples(target, frame, bulk=closed)
-        on_progress(minutes)
-        day = until
+    history = _write_history(target, account, start, live_start, on_progress)
 
     clock = SimulatedClock(live_start.timestamp())
     simulator = Simulator(
@@ -100,6 +95,23 @@ def run_demo(
         point_cap=DEMO_POINT_CAP,
         fsync=False,  # a throwaway archive: durability against power loss buys nothing here
     )
+    outcomes, scraped = _scrape_live(
+        settings, simulator, clock, live_start, live_minutes, on_scrape, on_progress
+    )
+    return DemoSummary(archive, start, live_start, end, history, live_minutes, scraped, outcomes)
+
+
+def _scrape_live(
+    settings: config.Settings,
+    simulator: Simulator,
+    clock: SimulatedClock,
+    live_start: datetime,
+    live_minutes: int,
+    on_scrape: Callable[[ScrapeResult], None],
+    on_progress: Callable[[int], None],
+) -> tuple[dict[str, int], int]:
+    """One cron-started scrape a simulated minute from ``live_start``: the count of each
+    outcome, and the samples newly stored."""
     transport = simulator.transport()
     outcomes: dict[str, int] = {}
     scraped = 0
@@ -115,4 +127,27 @@ def run_demo(
         scraped += result.new_samples
         on_scrape(result)
         on_progress(1)
-    return DemoSummary(archive, start, live_start, end, history, live_minutes, scraped, outcomes)
+    return outcomes, scraped
+
+
+def _write_history(
+    target: Archive,
+    account: Account,
+    start: datetime,
+    live_start: datetime,
+    on_progress: Callable[[int], None],
+) -> int:
+    """The simulated minutes in ``[start, live_start)``, written a day at a time (as a backfill
+    would); the samples newly stored."""
+    history = 0
+    day = start
+    while day < live_start:
+        until = min(live_start, (day + timedelta(days=1)).replace(hour=0, minute=0))
+        minutes = int((until - day).total_seconds() // 60)
+        frame = account.windows(int(day.timestamp() * 1000), minutes)
+        # A whole closed day is written as compaction would write it; the live day is not.
+        closed = until.hour == 0 and until.minute == 0 and minutes == 1440
+        history += store.write_samples(target, frame, bulk=closed)
+        on_progress(minutes)
+        day = until
+    return history

@@ -104,6 +104,140 @@ class _Load:
         self.phase = phase
 
 
+class _Cells:
+    """The (minute, series) grid one call of :func:`_values` fills: ``emit`` and ``value``, and
+    the draws and load every behaviour shares."""
+
+    def __init__(self, table: SeriesTable, tp: Topology, spec: AccountSpec, minutes: I64) -> None:
+        self.table, self.spec = table, spec
+        self.mins = minutes.astype(np.int64).reshape(-1, 1)
+        self.load = _Load(tp, table, spec.seed, self.mins)
+        self.salts = [salt(spec.seed, self.mins, i)[:, 0] for i in range(6)]  # draw i a minute
+        self.beh = table.behaviour
+        self.emit = np.zeros((len(self.mins), len(self.beh)), dtype=np.bool_)
+        self.value = np.zeros((len(self.mins), len(self.beh)), dtype=np.float64)
+
+    def part(self, *codes: int) -> tuple[I64, I64, U64, F64, F64, F64]:
+        """The columns of these behaviours: (columns, namespace, key, base, aux, p)."""
+        cols = np.flatnonzero(np.isin(self.beh, codes))
+        return (
+            cols,
+            self.table.ns[cols],
+            self.table.key[cols],
+            self.table.base[cols],
+            self.table.aux[cols],
+            self.table.p[cols],
+        )
+
+    def grid(self, key: U64, i: int) -> F64:  # draw i for every (minute, column)
+        return _uniform(key, self.salts[i][:, None])
+
+    def cells(self, key: U64, at: I64, i: int) -> F64:  # draw i for cells of minute rows ``at``
+        return _uniform(key, self.salts[i][at])
+
+    def put(self, at: I64, cols: I64, v: F64) -> None:
+        flat = at * len(self.beh) + cols
+        self.emit.ravel()[flat] = True
+        self.value.ravel()[flat] = v
+
+    def counts(
+        self, cols: I64, lam: F64, *, capped: bool = False, forced: NDArray[np.bool_] | None = None
+    ) -> tuple[I64, I64, F64]:
+        """Per-minute counts around ``lam`` (minutes x ``cols``): (rows, columns, counts).
+
+        A cell shows with probability 1 - exp(-lam) (always where ``forced``). Counts have a
+        lognormal spread and a rare 2-9x outlier, or, when ``capped`` by a limit, only a small
+        bounded wobble (so the limit holds for the namespace's sum too).
+        """
+        key = self.table.key[cols]
+        hit = (self.grid(key, 1) < -np.expm1(-lam)) & (lam > 0)
+        at, j = np.nonzero(hit if forced is None else hit | forced)
+        k = key[j]
+        z = _normal(self.cells(k, at, 2), self.cells(k, at, 3))
+        if capped:
+            wobble = np.clip(np.exp(0.04 * z), *_USAGE_NOISE)
+            return at, j, np.maximum(1.0, np.rint(lam[at, j] * wobble))
+        count = np.maximum(1.0, np.rint(lam[at, j] * np.exp(0.35 * z - 0.06)))
+        rare = self.cells(k, at, 4) < 0.01
+        count[rare] *= 2.0 + np.floor(8.0 * self.cells(k[rare], at[rare], 5))
+        return at, j, count
+
+    def rates(self) -> None:
+        """A per-minute count, served as a per-second average (k/60). A SUBSET series shares
+        its parent's key and base, hence its count, and keeps a fraction of it."""
+        cols, ns, key, base, aux, _ = self.part(Behaviour.RATE, Behaviour.SUBSET)
+        at, j, count = self.counts(cols, base * self.load.factor[:, ns])
+        sub = self.beh[cols[j]] == Behaviour.SUBSET
+        frac = np.clip(aux[j[sub]] + 0.2 * (self.cells(key[j[sub]], at[sub], 0) - 0.5), 0.0, 1.0)
+        count[sub] = np.rint(count[sub] * frac)
+        keep = count > 0
+        self.put(at[keep], cols[j[keep]], count[keep] / 60.0)
+
+    def usage(self) -> None:
+        """Usage against a limit: what the limit let through of the namespace's demand."""
+        cols, ns, _, base, aux, _ = self.part(Behaviour.USAGE)
+        kind, load = aux.astype(np.int64), self.load
+        at, j, count = self.counts(cols, base * load.factor[:, ns] * load.served[:, kind, ns],
+                                   capped=True)  # fmt: skip
+        self.put(at, cols[j], count / 60.0)
+
+    def throttled(self) -> None:
+        """What a limit turned away; the lead series of each shows whenever bursts hit it."""
+        cols, ns, _, base, aux, p = self.part(Behaviour.THROTTLE)
+        kind, load = aux.astype(np.int64), self.load
+        lam = base * load.factor[:, ns] * load.throttled[:, kind, ns]
+        at, j, count = self.counts(cols, lam, forced=load.throttling[:, kind, ns] & (p == 1.0))
+        self.put(at, cols[j], count / 60.0)
+
+    def latencies(self) -> None:
+        """p50/p95/p99 rows share a key, hence the same draws; the multipliers keep order."""
+        cols, _, key, base, aux, p = self.part(Behaviour.LATENCY)
+        at, j = np.nonzero(self.grid(key, 1) < p)
+        k = key[j]
+        z = _normal(self.cells(k, at, 2), self.cells(k, at, 3))
+        p50 = np.maximum(0.001, _round3(base[j] * np.exp(0.3 * z)))
+        p95 = _round3(p50 * (2.0 + self.cells(k, at, 4)))
+        p99 = _round3(p95 * (1.5 + self.cells(k, at, 5)))
+        self.put(at, cols[j], np.select([aux[j] == 0.0, aux[j] == 1.0], [p50, p95], p99))
+
+    def backlogs(self) -> None:
+        """Backlogs drift within epochs; an idle epoch shows one or two zeros, then nothing."""
+        cols, _, key, base, aux, _ = self.part(Behaviour.BACKLOG)
+        mins, seed = self.mins, self.spec.seed
+        length = np.maximum(np.abs(aux), 1.0)
+        t_abs = mins + (key % np.uint64(997)).astype(np.float64)
+        epoch = np.floor(t_abs / length)
+        t = t_abs - epoch * length
+        ekey = mix(key ^ epoch.astype(np.uint64))
+        idle = _uniform(ekey, salt(seed, 7, 0)) < 0.35
+        stuck = aux < 0.0
+        at, j = np.nonzero(~idle | (t < 2.0) | stuck)
+        ek, b, length, t = ekey[at, j], base[j], length[j], t[at, j]
+        e1, e2 = (_uniform(ek, salt(seed, 7, i)) for i in (1, 2))
+        z = _normal(self.cells(key[j], at, 2), self.cells(key[j], at, 3))
+        drift = 2.0 * b * e1 + b * (e2 - 0.45) * 4.0 / length * t + 0.05 * b * z
+        backlog = np.where(idle[at, j], 0.0, np.maximum(0.0, np.rint(drift)))
+        grown = np.floor(b + _STUCK_GROWTH * ((mins[at, 0] - _STUCK_RESET) % _STUCK_PERIOD))
+        self.put(at, cols[j], np.where(stuck[j], grown, backlog))
+
+    def levels(self) -> None:
+        """An instantaneous count around its base, following the square root of the load."""
+        cols, ns, key, base, _, p = self.part(Behaviour.LEVEL)
+        z = _normal(self.grid(key, 2), self.grid(key, 3))
+        level = np.rint(base * np.sqrt(self.load.factor[:, ns]) * np.exp(0.1 * z))
+        at, j = np.nonzero((level > 0) & (self.grid(key, 1) < p))
+        self.put(at, cols[j], level[at, j])
+
+    def limits(self) -> None:
+        """Reported every few minutes, and at midnight UTC, when a step may change the value."""
+        cols, ns, _, base, aux, _ = self.part(Behaviour.LIMIT)
+        mins = self.mins
+        limit = base * np.where(aux == 1.0, self.load.step[:, ns], 1.0)
+        at, j = np.nonzero(((mins + self.load.phase[ns]) % self.spec.limit_every == 0)
+                           | (mins % 1440 == 0))  # fmt: skip
+        self.put(at, cols[j], limit[at, j])
+
+
 def _values(
     table: SeriesTable, tp: Topology, spec: AccountSpec, minutes: I64, born: I64
 ) -> tuple[NDArray[np.bool_], F64]:
@@ -114,122 +248,13 @@ def _values(
     emission, then only on the emitted cells for the rest. Every formula is elementwise, so a
     cell's value does not depend on which other cells are computed with it.
     """
-    mins = minutes.astype(np.int64).reshape(-1, 1)
-    load = _Load(tp, table, spec.seed, mins)
-    salts = [salt(spec.seed, mins, i)[:, 0] for i in range(6)]  # draw i of each minute
-    beh = table.behaviour
-    emit = np.zeros((len(mins), len(beh)), dtype=np.bool_)
-    value = np.zeros((len(mins), len(beh)), dtype=np.float64)
-
-    def part(*codes: int) -> tuple[I64, I64, U64, F64, F64, F64]:
-        cols = np.flatnonzero(np.isin(beh, codes))
-        return (
-            cols,
-            table.ns[cols],
-            table.key[cols],
-            table.base[cols],
-            table.aux[cols],
-            table.p[cols],
-        )
-
-    def grid(key: U64, i: int) -> F64:  # draw i for every (minute, column)
-        return _uniform(key, salts[i][:, None])
-
-    def cells(key: U64, at: I64, i: int) -> F64:  # draw i for cells of minute rows ``at``
-        return _uniform(key, salts[i][at])
-
-    def put(at: I64, cols: I64, v: F64) -> None:
-        flat = at * len(beh) + cols
-        emit.ravel()[flat] = True
-        value.ravel()[flat] = v
-
-    def counts(
-        cols: I64, lam: F64, *, capped: bool = False, forced: NDArray[np.bool_] | None = None
-    ) -> tuple[I64, I64, F64]:
-        """Per-minute counts around ``lam`` (minutes x ``cols``): (rows, columns, counts).
-
-        A cell shows with probability 1 - exp(-lam) (always where ``forced``). Counts have a
-        lognormal spread and a rare 2-9x outlier, or, when ``capped`` by a limit, only a small
-        bounded wobble (so the limit holds for the namespace's sum too).
-        """
-        key = table.key[cols]
-        hit = (grid(key, 1) < -np.expm1(-lam)) & (lam > 0)
-        at, j = np.nonzero(hit if forced is None else hit | forced)
-        k = key[j]
-        z = _normal(cells(k, at, 2), cells(k, at, 3))
-        if capped:
-            wobble = np.clip(np.exp(0.04 * z), *_USAGE_NOISE)
-            return at, j, np.maximum(1.0, np.rint(lam[at, j] * wobble))
-        count = np.maximum(1.0, np.rint(lam[at, j] * np.exp(0.35 * z - 0.06)))
-        rare = cells(k, at, 4) < 0.01
-        count[rare] *= 2.0 + np.floor(8.0 * cells(k[rare], at[rare], 5))
-        return at, j, count
-
-    # Rates: a per-minute count, served as a per-second average (k/60). A SUBSET series shares
-    # its parent's key and base, hence its count, and keeps a fraction of it.
-    cols, ns, key, base, aux, _ = part(Behaviour.RATE, Behaviour.SUBSET)
-    at, j, count = counts(cols, base * load.factor[:, ns])
-    sub = beh[cols[j]] == Behaviour.SUBSET
-    frac = np.clip(aux[j[sub]] + 0.2 * (cells(key[j[sub]], at[sub], 0) - 0.5), 0.0, 1.0)
-    count[sub] = np.rint(count[sub] * frac)
-    keep = count > 0
-    put(at[keep], cols[j[keep]], count[keep] / 60.0)
-
-    # Usage against a limit: what the limit let through of the namespace's demand.
-    cols, ns, key, base, aux, _ = part(Behaviour.USAGE)
-    kind = aux.astype(np.int64)
-    at, j, count = counts(cols, base * load.factor[:, ns] * load.served[:, kind, ns], capped=True)
-    put(at, cols[j], count / 60.0)
-
-    # Throttled: what it turned away; the lead series of each shows whenever bursts hit it.
-    cols, ns, key, base, aux, p = part(Behaviour.THROTTLE)
-    kind = aux.astype(np.int64)
-    lam = base * load.factor[:, ns] * load.throttled[:, kind, ns]
-    at, j, count = counts(cols, lam, forced=load.throttling[:, kind, ns] & (p == 1.0))
-    put(at, cols[j], count / 60.0)
-
-    # Latencies: p50/p95/p99 rows share a key, hence the same draws; the multipliers keep order.
-    cols, ns, key, base, aux, p = part(Behaviour.LATENCY)
-    at, j = np.nonzero(grid(key, 1) < p)
-    k = key[j]
-    p50 = np.maximum(
-        0.001, _round3(base[j] * np.exp(0.3 * _normal(cells(k, at, 2), cells(k, at, 3))))
-    )
-    p95 = _round3(p50 * (2.0 + cells(k, at, 4)))
-    p99 = _round3(p95 * (1.5 + cells(k, at, 5)))
-    put(at, cols[j], np.select([aux[j] == 0.0, aux[j] == 1.0], [p50, p95], p99))
-
-    # Backlogs drift within epochs; an idle epoch shows one or two zeros, then nothing.
-    cols, ns, key, base, aux, _ = part(Behaviour.BACKLOG)
-    length = np.maximum(np.abs(aux), 1.0)
-    t_abs = mins + (key % np.uint64(997)).astype(np.float64)
-    epoch = np.floor(t_abs / length)
-    t = t_abs - epoch * length
-    ekey = mix(key ^ epoch.astype(np.uint64))
-    idle = _uniform(ekey, salt(spec.seed, 7, 0)) < 0.35
-    stuck = aux < 0.0
-    at, j = np.nonzero(~idle | (t < 2.0) | stuck)
-    ek, b, length, t = ekey[at, j], base[j], length[j], t[at, j]
-    e1, e2 = (_uniform(ek, salt(spec.seed, 7, i)) for i in (1, 2))
-    z = _normal(cells(key[j], at, 2), cells(key[j], at, 3))
-    drift = 2.0 * b * e1 + b * (e2 - 0.45) * 4.0 / length * t + 0.05 * b * z
-    backlog = np.where(idle[at, j], 0.0, np.maximum(0.0, np.rint(drift)))
-    grown = np.floor(b + _STUCK_GROWTH * ((mins[at, 0] - _STUCK_RESET) % _STUCK_PERIOD))
-    put(at, cols[j], np.where(stuck[j], grown, backlog))
-
-    cols, ns, key, base, aux, p = part(Behaviour.LEVEL)
-    z = _normal(grid(key, 2), grid(key, 3))
-    level = np.rint(base * np.sqrt(load.factor[:, ns]) * np.exp(0.1 * z))
-    at, j = np.nonzero((level > 0) & (grid(key, 1) < p))
-    put(at, cols[j], level[at, j])
-
-    cols, ns, key, base, aux, _ = part(Behaviour.LIMIT)
-    limit = base * np.where(aux == 1.0, load.step[:, ns], 1.0)
-    # Reported every few minutes, and at midnight UTC, when a step may change the value.
-    at, j = np.nonzero(((mins + load.phase[ns]) % spec.limit_every == 0) | (mins % 1440 == 0))
-    put(at, cols[j], limit[at, j])
-    emit &= mins >= born[None, :]  # the series of a queue that does not exist yet are silent
-    return emit, value
+    grid = _Cells(table, tp, spec, minutes)
+    for behaviour in (grid.rates, grid.usage, grid.throttled, grid.latencies, grid.backlogs,
+                      grid.levels, grid.limits):  # fmt: skip
+        behaviour()
+    # The series of a queue that does not exist yet are silent.
+    grid.emit &= grid.mins >= born[None, :]
+    return grid.emit, grid.value
 
 
 class Account:

@@ -8,6 +8,7 @@ is the biggest, a few namespaces hold most series, most hold a handful.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,22 +120,18 @@ def build_topology(
     max_regions: int,
     volume: float,
 ) -> Topology:
-    """Draw the account's static shape from ``seed``."""
+    """Draw the account's static shape from ``seed``.
+
+    One generator draws everything, in a fixed order: the namespaces, then each one's queues
+    and types, then the names, schedules and time zones.
+    """
     rng = np.random.default_rng([seed, 0x70F0])
     n = namespaces
     ns_w = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** 0.9
     n_tq = _heavy(ns_w * rng.uniform(0.8, 1.2, n), max_task_queues)
     n_wt = _heavy(ns_w * rng.uniform(0.8, 1.2, n), max_workflow_types)
     n_tq[0], n_wt[0] = max_task_queues, max_workflow_types
-    region_pool = REGIONS[: max(max_regions, 1) + 2]
-    ns_regions: list[tuple[str, ...]] = []
-    for i in range(n):
-        # Big namespaces are the ones that pay for multi-region replication.
-        k = 1 if max_regions <= 1 else int(min(max_regions, 1 + rng.binomial(2, 0.45 * ns_w[i])))
-        if i == 0 and max_regions > 1:
-            k = 2
-        picks = rng.choice(len(region_pool), size=k, replace=False)
-        ns_regions.append(tuple(region_pool[j] for j in picks))
+    ns_regions = _regions(ns_w, max_regions, rng)
     ns_provisioned = rng.random(n) < 0.3
     ns_provisioned[0] = True
     ns_volume = volume * ns_w * rng.uniform(0.7, 1.3, n)
@@ -149,13 +146,49 @@ def build_topology(
     )
     # An even number, so the provisioned step (x1.5) is a whole number too.
     ns_action_limit[0] = max(2.0, 2.0 * float(np.round(actions[0] * 0.92 / 0.6 / 2.0)))
+    tables = _queues_and_types(n_tq, n_wt, rng)
+    return Topology(
+        account=account,
+        ns_names=tuple(_namespace_names(n, account, rng)),
+        ns_volume=ns_volume,
+        ns_regions=ns_regions,
+        ns_provisioned=ns_provisioned,
+        ns_action_limit=ns_action_limit,
+        ns_schedules=rng.random(n) < 0.5,
+        ns_tz=rng.uniform(0, 1440, n),
+        **tables,
+    )
 
+
+def _regions(
+    ns_w: NDArray[np.float64], max_regions: int, rng: np.random.Generator
+) -> tuple[tuple[str, ...], ...]:
+    """Each namespace's regions, the first one its active region."""
+    region_pool = REGIONS[: max(max_regions, 1) + 2]
+    ns_regions: list[tuple[str, ...]] = []
+    for i in range(len(ns_w)):
+        # Big namespaces are the ones that pay for multi-region replication.
+        k = 1 if max_regions <= 1 else int(min(max_regions, 1 + rng.binomial(2, 0.45 * ns_w[i])))
+        if i == 0 and max_regions > 1:
+            k = 2
+        picks = rng.choice(len(region_pool), size=k, replace=False)
+        ns_regions.append(tuple(region_pool[j] for j in picks))
+    return tuple(ns_regions)
+
+
+def _queues_and_types(
+    n_tq: NDArray[np.int64], n_wt: NDArray[np.int64], rng: np.random.Generator
+) -> dict[str, Any]:
+    """The task queue, workflow type, pair and activity tables of :class:`Topology` (its
+    ``tq_*``, ``wt_*``, ``pair_*`` and ``act_*`` fields), namespace by namespace."""
+    # Long: one namespace's queues, types, pairs and activities are drawn together, in the
+    # order the generator's draws must keep.
     tq_ns, tq_name, tq_weight, tq_dep, tq_build, tq_prio2 = [], [], [], [], [], []
     wt_ns, wt_name, wt_weight = [], [], []
     pair_tq, pair_wt, pair_w = [], [], []
     act_wt, act_name, act_w = [], [], []
     tq_base = wt_base = 0
-    for i in range(n):
+    for i in range(len(n_tq)):
         q, t = int(n_tq[i]), int(n_wt[i])
         qw = _zipf(q, rng)
         tq_ns.append(np.full(q, i))
@@ -194,31 +227,24 @@ def build_topology(
         tq_base += q
         wt_base += t
 
+
     pw = np.concatenate(pair_w)
     p_ns = np.concatenate(wt_ns)[np.concatenate(pair_wt)]
-    pw = pw / np.bincount(p_ns, weights=pw, minlength=n)[p_ns]
-    return Topology(
-        account=account,
-        ns_names=tuple(_namespace_names(n, account, rng)),
-        ns_volume=ns_volume,
-        ns_regions=tuple(ns_regions),
-        ns_provisioned=ns_provisioned,
-        ns_action_limit=ns_action_limit,
-        ns_schedules=rng.random(n) < 0.5,
-        ns_tz=rng.uniform(0, 1440, n),
-        tq_ns=np.concatenate(tq_ns),
-        tq_name=np.array([s for part in tq_name for s in part], dtype=np.str_),
-        tq_weight=np.concatenate(tq_weight),
-        tq_deployment=np.array([s for part in tq_dep for s in part], dtype=np.str_),
-        tq_build=np.concatenate(tq_build).astype(np.str_),
-        tq_prio2=np.concatenate(tq_prio2),
-        wt_ns=np.concatenate(wt_ns),
-        wt_name=np.array([s for part in wt_name for s in part], dtype=np.str_),
-        wt_weight=np.concatenate(wt_weight),
-        pair_tq=np.concatenate(pair_tq),
-        pair_wt=np.concatenate(pair_wt),
-        pair_weight=pw,
-        act_wt=np.concatenate(act_wt),
-        act_name=np.array([s for part in act_name for s in part], dtype=np.str_),
-        act_weight=np.concatenate(act_w),
-    )
+    pw = pw / np.bincount(p_ns, weights=pw, minlength=len(n_tq))[p_ns]
+    return {
+        "tq_ns": np.concatenate(tq_ns),
+        "tq_name": np.array([s for part in tq_name for s in part], dtype=np.str_),
+        "tq_weight": np.concatenate(tq_weight),
+        "tq_deployment": np.array([s for part in tq_dep for s in part], dtype=np.str_),
+        "tq_build": np.concatenate(tq_build).astype(np.str_),
+        "tq_prio2": np.concatenate(tq_prio2),
+        "wt_ns": np.concatenate(wt_ns),
+        "wt_name": np.array([s for part in wt_name for s in part], dtype=np.str_),
+        "wt_weight": np.concatenate(wt_weight),
+        "pair_tq": np.concatenate(pair_tq),
+        "pair_wt": np.concatenate(pair_wt),
+        "pair_weight": pw,
+        "act_wt": np.concatenate(act_wt),
+        "act_name": np.array([s for part in act_name for s in part], dtype=np.str_),
+        "act_weight": np.concatenate(act_w),
+    }
