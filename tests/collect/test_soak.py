@@ -31,8 +31,9 @@ T0 = 1_764_028_800.0  # 2025-11-25 00:00 UTC
 MINUTES = int(__import__("os").environ.get("SOAK_MINUTES", 24 * 60))
 
 
-@pytest.mark.slow
-def test_a_day_of_cron_runs_keeps_every_promise(tmp_path: Path) -> None:
+def _a_day_of_cron(tmp_path: Path) -> tuple[Simulator, config.Settings, dict[str, set[int]]]:
+    """MINUTES cron-started scrapes against a faulty simulator: the simulator, the settings,
+    and the exit codes seen for each outcome."""
     clock = SimulatedClock(T0)
     faults = Faults(
         error_rate=0.03,
@@ -67,6 +68,13 @@ def test_a_day_of_cron_runs_keeps_every_promise(tmp_path: Path) -> None:
         except ArchiverError as exc:  # pragma: no cover - a failure message worth reading
             raise AssertionError(f"minute {minute}: unexpected {exc!r}") from exc
         codes.setdefault(outcome, set()).add(code)
+    return sim, settings, codes
+
+
+@pytest.mark.slow
+def test_a_day_of_cron_runs_keeps_every_promise(tmp_path: Path) -> None:
+    sim, settings, codes = _a_day_of_cron(tmp_path)
+    account = sim.account
 
     # Exit codes follow the contract: 0 done, 1 error, 3 incomplete, 4 rate limited.
     for outcome, seen in codes.items():
