@@ -12,18 +12,9 @@ from archiver.errors import ParseError
 from archiver.history.importfile import import_file
 from archiver.query.connect import connect, run_sql
 from archiver.store.archive import Archive
+from tests.history import promtools
 
 OmFile = Callable[..., tuple[Path, pl.DataFrame]]
-
-
-def archived(root: Path) -> pl.DataFrame:
-    con = connect(str(root))
-    try:
-        return run_sql(
-            con, "SELECT series, epoch_ms(ts) AS ts, value FROM samples ORDER BY series, ts"
-        )
-    finally:
-        con.close()
 
 
 def expected(frame: pl.DataFrame) -> pl.DataFrame:
@@ -44,9 +35,34 @@ def test_import_stores_every_sample_once_across_many_blocks(
     assert result.samples == frame.height == result.new_samples
     assert result.minutes == 10
     assert seen and seen[-1] == path.stat().st_size
-    assert archived(tmp_path / "archive").equals(expected(frame))
+    assert promtools.archived(tmp_path / "archive").equals(expected(frame))
     # Nothing staged is left behind, and nothing sits where a samples glob would find it.
     assert not any((tmp_path / "archive" / "_archiver" / "work").iterdir())
+
+
+def test_every_sample_keeps_its_metric_namespace_and_labels(
+    tmp_path: Path, om_file: OmFile
+) -> None:
+    # The import stages (series, ts, value) per sample and what a series determines once per
+    # series; each stored row must get its own series' metric, namespace and labels back.
+    path, frame = om_file(6)
+    import_file(Archive.open(str(tmp_path / "a"), durable=False), str(path), block_bytes=20_000)
+    con = connect(str(tmp_path / "a"))
+    stored = run_sql(
+        con,
+        "SELECT series, epoch_ms(ts) AS ts, metric, namespace, map_entries(labels) AS labels "
+        "FROM samples",
+    )
+
+    def rows(table: pl.DataFrame) -> list[tuple[object, ...]]:
+        return sorted(
+            (r["series"], r["ts"], r["metric"], r["namespace"],
+             sorted((e["key"], e["value"]) for e in r["labels"]))
+            for r in table.iter_rows(named=True)
+        )  # fmt: skip
+
+    want = frame.select("series", pl.col("ts").dt.epoch("ms"), "metric", "namespace", "labels")
+    assert rows(stored) == rows(want)
 
 
 def test_reimport_and_overlap_store_no_duplicates(tmp_path: Path, om_file: OmFile) -> None:
@@ -60,7 +76,7 @@ def test_reimport_and_overlap_store_no_duplicates(tmp_path: Path, om_file: OmFil
     overlap = import_file(archive, str(second), block_bytes=50_000)
     both = pl.concat([frame_a, frame_b]).unique(["series", "ts"])
     assert overlap.new_samples == both.height - frame_a.height
-    assert archived(tmp_path / "archive").equals(expected(both))
+    assert promtools.archived(tmp_path / "archive").equals(expected(both))
 
 
 def test_a_sample_repeated_in_the_file_is_stored_once_even_across_writes(
@@ -78,7 +94,7 @@ def test_a_sample_repeated_in_the_file_is_stored_once_even_across_writes(
     result = import_file(archive, str(path), block_bytes=20_000)
     assert result.samples == 2 * frame.height and result.new_samples == frame.height
     # The first occurrence in the file is the one stored.
-    assert archived(tmp_path / "archive").equals(expected(frame))
+    assert promtools.archived(tmp_path / "archive").equals(expected(frame))
     files = list((tmp_path / "archive" / "samples").rglob("*.parquet"))
     namespaces = frame.get_column("namespace").n_unique()
     assert len(files) > namespaces  # several writes per partition did happen
