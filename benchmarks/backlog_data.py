@@ -19,6 +19,8 @@ import polars as pl
 
 START = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
 BUILD_VERSION = 1
+#: The year of rollups' layout (2: 8,192-row groups, 50,000 points with capacity series).
+YEAR_VERSION = 2
 NAMESPACES, QUEUES, OTHER = 10, 50, 600
 BACKLOG_METRICS = (
     "temporal_cloud_v1_approximate_backlog_count",
@@ -154,25 +156,26 @@ def _write_partition(
     )
 
 
-#: The capacity series every namespace of the year carries (metric, extra labels, level):
-#: usage rates, throttling, limits and envelopes of the three kinds, and billable actions.
+#: The capacity series every namespace of the year carries (metric, extra labels, level): usage
+#: rates, throttling, limits and envelopes of the three kinds, and billable actions; a level of
+#: -1 is a noisy rate, any other a constant (a limit).
 CAPACITY_SERIES: tuple[tuple[str, dict[str, str], float], ...] = (
-    ("temporal_cloud_v1_total_action_count", {"is_background": "false"}, 0.0),
-    ("temporal_cloud_v1_total_action_count", {"is_background": "true"}, 0.0),
-    ("temporal_cloud_v1_total_action_throttled_count", {}, 0.0),
+    ("temporal_cloud_v1_total_action_count", {"is_background": "false"}, -1.0),
+    ("temporal_cloud_v1_total_action_count", {"is_background": "true"}, -1.0),
+    ("temporal_cloud_v1_total_action_throttled_count", {}, -1.0),
     ("temporal_cloud_v1_action_limit", {}, 500.0),
     ("temporal_cloud_v1_action_on_demand_envelope_limit", {}, 500.0),
-    ("temporal_cloud_v1_service_request_count", {}, 0.0),
-    ("temporal_cloud_v1_service_request_throttled_count", {}, 0.0),
+    ("temporal_cloud_v1_service_request_count", {}, -1.0),
+    ("temporal_cloud_v1_service_request_throttled_count", {}, -1.0),
     ("temporal_cloud_v1_service_request_limit", {}, 2000.0),
     ("temporal_cloud_v1_service_request_on_demand_envelope_limit", {}, 2000.0),
-    ("temporal_cloud_v1_operations_count", {}, 0.0),
-    ("temporal_cloud_v1_operations_throttled_count", {}, 0.0),
+    ("temporal_cloud_v1_operations_count", {}, -1.0),
+    ("temporal_cloud_v1_operations_throttled_count", {}, -1.0),
     ("temporal_cloud_v1_operations_limit", {}, 1000.0),
     ("temporal_cloud_v1_operations_on_demand_envelope_limit", {}, 1000.0),
-    ("temporal_cloud_v1_billable_action_count", {"action_type": "start_workflow"}, 0.0),
-    ("temporal_cloud_v1_billable_action_count", {"action_type": "signal"}, 0.0),
-    ("temporal_cloud_v1_billable_action_count", {"action_type": "activity"}, 0.0),
+    ("temporal_cloud_v1_billable_action_count", {"action_type": "start_workflow"}, -1.0),
+    ("temporal_cloud_v1_billable_action_count", {"action_type": "signal"}, -1.0),
+    ("temporal_cloud_v1_billable_action_count", {"action_type": "activity"}, -1.0),
 )
 
 

@@ -80,11 +80,8 @@ GROUP BY namespace, task_queue, task_type, floor(epoch(ts) / 3600);
 CREATE OR REPLACE MACRO backlog_rollup_hours(lo, hi, namespaces) AS TABLE
 WITH rows AS NOT MATERIALIZED (
     SELECT namespace, series, metric, hour, count, min, max, avg
-    FROM rollups
+    FROM window_rollups(lo, hi, namespaces)
     WHERE is_backlog_metric(metric)
-      AND hour >= lo AND hour < hi
-      AND date >= CAST(lo AS DATE) AND date <= CAST(hi - INTERVAL 1 MILLISECOND AS DATE)
-      AND in_namespaces(namespace, namespaces)
 ),
 -- the distinct series, then their queues: the regex runs once per series, not per row (a
 -- filter on it would be pushed into the scan, onto every row)

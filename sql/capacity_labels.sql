@@ -2,9 +2,16 @@
 -- label were dropped (not requested, or aggregated away by relabelling). Labels are read from
 -- the series text; the namespace and account labels are left out (one value per namespace).
 CREATE OR REPLACE MACRO capacity_labels_report(since, until, namespaces, optin) AS TABLE
+-- Long windows take the series of their rolled-up hours from the rollups (the same series).
 WITH series AS (
     SELECT DISTINCT metric, series
-    FROM window_samples(since, until, namespaces)
+    FROM window_samples(since, rolled_lo(since, until), namespaces)
+    UNION
+    SELECT DISTINCT metric, series
+    FROM window_rollups(rolled_lo(since, until), rolled_hi(since, until), namespaces)
+    UNION
+    SELECT DISTINCT metric, series
+    FROM window_samples(rolled_hi(since, until), until, namespaces)
 ),
 pairs AS (
     SELECT

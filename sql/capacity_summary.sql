@@ -2,14 +2,24 @@
 -- minutes over the warn/page thresholds, throttling, and when the trend reaches the limit.
 -- The trend is a straight line through each day's peak minute; the projection starts from the
 -- line's value on the last day (not that day's raw peak, so one spike does not move it).
+-- A long window adds up the hours of capacity_hours (capacity.sql: rollups); p95_per_s and
+-- minutes_over_warn/_page need every minute, and are NULL there.
 CREATE OR REPLACE MACRO capacity_summary_report(since, until, namespaces, warn_pct, page_pct) AS TABLE
 WITH m AS MATERIALIZED (
     SELECT * FROM capacity_minutes(since, until, namespaces)
+    WHERE NOT capacity_rolled(since, until)
+),
+h AS MATERIALIZED (
+    SELECT * FROM capacity_hours(since, until, namespaces)
 ),
 daily AS (
     SELECT namespace, kind, CAST(ts AS DATE) AS day, max(used) AS peak
     FROM m
     GROUP BY namespace, kind, CAST(ts AS DATE)
+    UNION ALL
+    SELECT namespace, kind, CAST(hour AS DATE) AS day, max(peak) AS peak
+    FROM h
+    GROUP BY namespace, kind, CAST(hour AS DATE)
 ),
 trend AS (
     SELECT
@@ -27,7 +37,7 @@ totals AS (
         count(*) AS minutes,
         avg(used) AS avg_per_s,
         max(used) AS peak_per_s,
-        arg_max(ts, used) AS peak_at,
+        peak_time(ts, used) AS peak_at,
         quantile_cont(used, 0.95) AS p95_per_s,
         arg_max("limit", ts) AS limit_per_s,
         arg_max(envelope, ts) AS envelope_per_s,
@@ -36,6 +46,23 @@ totals AS (
         CAST(round(sum(throttled) * 60) AS BIGINT) AS throttled,
         count(*) FILTER (WHERE throttled > 0) AS throttled_minutes
     FROM m
+    GROUP BY namespace, kind
+    UNION ALL
+    SELECT
+        namespace, kind,
+        CAST(sum(minutes) AS BIGINT) AS minutes,
+        sum(used_sum) / sum(minutes) AS avg_per_s,
+        max(peak) AS peak_per_s,
+        peak_time(peak_at, peak) AS peak_at,
+        CAST(NULL AS DOUBLE) AS p95_per_s,
+        arg_max(limit_last, hour) FILTER (WHERE limit_last IS NOT NULL) AS limit_per_s,
+        arg_max(envelope_last, hour) FILTER (WHERE envelope_last IS NOT NULL) AS envelope_per_s,
+        CAST(NULL AS BIGINT) AS minutes_over_warn,
+        CAST(NULL AS BIGINT) AS minutes_over_page,
+        CAST(round(sum(throttled_sum) * 60) AS BIGINT) AS throttled,
+        CASE WHEN count(*) = count(throttled_minutes) THEN CAST(sum(throttled_minutes) AS BIGINT) END
+            AS throttled_minutes
+    FROM h
     GROUP BY namespace, kind
 ),
 joined AS (

@@ -1,9 +1,11 @@
 -- Usage against each limit per namespace, kind (actions | requests | operations) and time bucket
 -- of bucket_seconds (60 = every minute, 3600 = hourly); see capacity.sql. The level compares
--- the bucket's peak minute with the tightest limit in force during the bucket.
+-- the bucket's peak minute with the tightest limit in force during the bucket. Buckets of whole
+-- hours over a long window add up the hours of capacity_hours (capacity.sql: rollups).
 CREATE OR REPLACE MACRO capacity_usage_report(since, until, namespaces, bucket_seconds, warn_pct, page_pct) AS TABLE
 WITH m AS (
     SELECT * FROM capacity_minutes(since, until, namespaces)
+    WHERE NOT (capacity_rolled(since, until) AND bucket_seconds % 3600 = 0)
 ),
 buckets AS (
     SELECT
@@ -18,6 +20,20 @@ buckets AS (
         count(*) FILTER (WHERE throttled > 0) AS throttled_minutes
     FROM m
     GROUP BY namespace, kind, floor(epoch(ts) / bucket_seconds)
+    UNION ALL
+    SELECT
+        namespace, kind,
+        floor(epoch(hour) / bucket_seconds) AS bucket,
+        CAST(sum(minutes) AS BIGINT) AS minutes,
+        sum(used_sum) / sum(minutes) AS avg_used,
+        max(peak) AS peak,
+        min(tightest_limit) AS tightest_limit,
+        sum(throttled_sum) AS throttled,
+        CASE WHEN count(*) = count(throttled_minutes) THEN CAST(sum(throttled_minutes) AS BIGINT) END
+            AS throttled_minutes
+    FROM capacity_hours(since, until, namespaces)
+    WHERE bucket_seconds % 3600 = 0
+    GROUP BY namespace, kind, floor(epoch(hour) / bucket_seconds)
 )
 SELECT
     namespace,

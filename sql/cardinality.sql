@@ -15,11 +15,7 @@ WITH per_series AS (
         GROUP BY date, namespace, metric, series
         UNION ALL
         SELECT date, namespace, metric, series, CAST(sum(count) AS BIGINT)
-        FROM rollups
-        WHERE hour >= rolled_lo(since, until) AND hour < rolled_hi(since, until)
-          AND date >= CAST(rolled_lo(since, until) AS DATE)
-          AND date <= CAST(rolled_hi(since, until) - INTERVAL 1 MILLISECOND AS DATE)
-          AND in_namespaces(namespace, namespaces)
+        FROM window_rollups(rolled_lo(since, until), rolled_hi(since, until), namespaces)
         GROUP BY date, namespace, metric, series
         UNION ALL
         SELECT date, namespace, metric, series, count(*)

@@ -62,3 +62,7 @@ CREATE OR REPLACE MACRO rolled_hi(since, until) AS
                      + INTERVAL 1 DAY AS TIMESTAMPTZ)))
         ELSE rolled_lo(since, until)
     END;
+
+-- When `v` peaked (inside GROUP BY): the first of its peak times, so that ties (a flat line, a
+-- peak repeated every day) give the same answer from minutes as from hours.
+CREATE OR REPLACE MACRO peak_time(ts, v) AS arg_max(ts, [v, -epoch(ts)]);

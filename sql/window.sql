@@ -41,3 +41,14 @@ FROM (
 )
 WHERE coalesce(target_window, served_window, started) >= window_lo(since)
   AND coalesce(target_window, served_window, started) < window_hi(until);
+
+-- Rollup rows (one per series and hour, views.sql) of the hours in [lo, hi): the Hive date and
+-- namespace conditions fold to constants, as in window_samples, so other files are skipped;
+-- a caller's `metric IN (...)` is pushed into the scan, where row-group statistics skip the
+-- other metrics. [lo, hi) is rolled_lo/rolled_hi of the window (macros.sql).
+CREATE OR REPLACE MACRO window_rollups(lo, hi, namespaces) AS TABLE
+SELECT *
+FROM rollups
+WHERE hour >= lo AND hour < hi
+  AND date >= CAST(lo AS DATE) AND date <= CAST(hi - INTERVAL 1 MILLISECOND AS DATE)
+  AND in_namespaces(namespace, namespaces);
