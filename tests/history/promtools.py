@@ -1,5 +1,6 @@
 """The real Prometheus binaries for the history tests: where they are, and their output read
-back as (series, ts ms, value) rows comparable with the archive."""
+back as (series, ts ms, value) rows comparable with the archive's (:func:`archived`); a
+network that goes away mid-run (:class:`CutAfter`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import httpx
 import polars as pl
 
 from archiver.openmetrics import series_text
+from archiver.query.connect import connect, run_sql
+from archiver.store.archive import Archive
 from tests.system_tools import require
 
 
@@ -116,3 +119,33 @@ def _instant(text: str) -> float:
     zone = "+00:00" if match.group(3) == "Z" else match.group(3)
     whole = datetime.fromisoformat(match.group(1) + zone).timestamp()
     return whole + float("0." + (match.group(2) or "0"))
+
+
+def archived(archive: Path | Archive, where: str = "true") -> pl.DataFrame:
+    """The archive's samples (those ``where`` holds for) as series, ts (ms), value, sorted."""
+    con = connect(archive if isinstance(archive, Archive) else str(archive))
+    try:
+        return run_sql(
+            con,
+            f"SELECT series, epoch_ms(ts) AS ts, value FROM samples WHERE {where} "
+            "ORDER BY series, ts",
+        )
+    finally:
+        con.close()
+
+
+class CutAfter(httpx.BaseTransport):
+    """The real network, cut for good after ``n`` requests (a server that went away)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.left -= 1
+        if self.left < 0:
+            raise httpx.ConnectError("connection refused", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()

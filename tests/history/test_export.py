@@ -14,7 +14,6 @@ import pytest
 from archiver.history.export import Selection, export_openmetrics
 from archiver.history.importfile import import_file
 from archiver.openmetrics import parse
-from archiver.query.connect import connect, run_sql
 from archiver.store.archive import Archive
 from tests.history import promtools
 
@@ -27,18 +26,6 @@ def archive(tmp_path: Path, om_file: OmFile) -> Path:
     root = tmp_path / "archive"
     import_file(Archive.open(str(root), durable=False), str(path))
     return root
-
-
-def archived(root: Path, where: str = "true") -> pl.DataFrame:
-    con = connect(str(root))
-    try:
-        return run_sql(
-            con,
-            f"SELECT series, epoch_ms(ts) AS ts, value FROM samples WHERE {where} "
-            "ORDER BY series, ts",
-        )
-    finally:
-        con.close()
 
 
 def read_back(body: bytes) -> pl.DataFrame:
@@ -54,7 +41,7 @@ def test_export_round_trips_through_the_parser_across_batches(archive: Path) -> 
     result = export_openmetrics(str(archive), out, batch_rows=997)
     body = out.getvalue()
     assert body.endswith(b"# EOF\n")
-    want = archived(archive)
+    want = promtools.archived(archive)
     assert read_back(body).equals(want)
     assert result.samples == want.height
     assert result.series == want.get_column("series").n_unique()
@@ -71,7 +58,7 @@ def test_export_selects_by_time_namespace_and_metric(archive: Path) -> None:
         metrics=["*_success_count", "temporal_cloud_v1_action_limit"],
     )
     export_openmetrics(str(archive), out, selection)
-    want = archived(
+    want = promtools.archived(
         archive,
         "ts >= '2025-03-03 00:03Z' AND ts < '2025-03-03 00:05Z' "
         "AND namespace LIKE 'prod-n%' "
@@ -94,4 +81,4 @@ def test_promtool_backfills_the_export_sample_for_sample(archive: Path, tmp_path
         capture_output=True,
         timeout=120,
     )
-    assert promtools.dump(tsdb).equals(archived(archive))
+    assert promtools.dump(tsdb).equals(promtools.archived(archive))

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import polars as pl
 import pytest
 
 from archiver.cli import main
@@ -40,16 +39,6 @@ class Populated:
     since: datetime
     until: datetime
     scraped: Path  # what archiver scrape stored from the same simulator
-
-
-def archived(root: Path) -> pl.DataFrame:
-    con = connect(str(root))
-    try:
-        return run_sql(
-            con, "SELECT series, epoch_ms(ts) AS ts, value FROM samples ORDER BY series, ts"
-        )
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -117,31 +106,14 @@ def test_import_from_prometheus_equals_what_archiver_scraped(
             populated.until,
             points_per_request=300,  # windows of a minute or two, several metrics each
         )
-    want = archived(populated.scraped)
+    want = promtools.archived(populated.scraped)
     assert want.height > 0
     assert got.series_matched > 0 and got.windows > 1
     assert got.minutes == MINUTES and got.new_samples == want.height
-    assert archived(imported).equals(want)
+    assert promtools.archived(imported).equals(want)
     con = connect(str(imported))
     log = run_sql(con, "SELECT DISTINCT request, source FROM scrapes")
     assert log.rows() == [("import", f"prometheus:{populated.url}")]
-
-
-class _CutAfter(httpx.BaseTransport):
-    """The real network, cut for good after ``n`` requests (a server that went away)."""
-
-    def __init__(self, n: int) -> None:
-        self.left = n
-        self.inner = httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.left -= 1
-        if self.left < 0:
-            raise httpx.ConnectError("connection refused", request=request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_an_interrupted_import_resumes_where_it_stopped(
@@ -156,12 +128,12 @@ def test_an_interrupted_import_resumes_where_it_stopped(
             )
 
     with pytest.raises(NetworkError, match="no answer after 3 attempts"):
-        run(_CutAfter(60))  # the series list and a window or two, then nothing
-    first = archived(tmp_path / "imported")
-    assert 0 < first.height < archived(populated.scraped).height
+        run(promtools.CutAfter(60))  # the series list and a window or two, then nothing
+    first = promtools.archived(tmp_path / "imported")
+    assert 0 < first.height < promtools.archived(populated.scraped).height
     resumed = run(None)
     assert resumed.windows_resumed > 0  # type: ignore[attr-defined]
-    assert archived(tmp_path / "imported").equals(archived(populated.scraped))
+    assert promtools.archived(tmp_path / "imported").equals(promtools.archived(populated.scraped))
 
 
 def test_a_selector_that_matches_nothing_exits_0(

@@ -18,7 +18,6 @@ from archiver.errors import ServerError
 from archiver.history.importfile import import_file
 from archiver.history.remotewrite import export_remote_write
 from archiver.openmetrics import series_text
-from archiver.query.connect import connect, run_sql
 from archiver.store.archive import Archive
 from tests.history import promtools
 from tests.history.conftest import START_MS
@@ -43,16 +42,6 @@ def archive(tmp_path: Path, om_file: OmFile) -> Archive:
     return archive
 
 
-def archived(archive: Archive) -> pl.DataFrame:
-    con = connect(archive)
-    try:
-        return run_sql(
-            con, "SELECT series, epoch_ms(ts) AS ts, value FROM samples ORDER BY series, ts"
-        )
-    finally:
-        con.close()
-
-
 def read_back(url: str) -> pl.DataFrame:
     """Every raw sample the receiver holds, through /api/v1/query with a range selector."""
     answer = httpx.post(
@@ -69,33 +58,16 @@ def read_back(url: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row").sort("series", "ts")
 
 
-class _CutAfter(httpx.BaseTransport):
-    """The real network, cut for good after ``n`` requests (a target that went away)."""
-
-    def __init__(self, n: int) -> None:
-        self.left = n
-        self.inner = httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.left -= 1
-        if self.left < 0:
-            raise httpx.ConnectError("connection refused", request=request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_remote_write_then_read_back_equals_the_archive_after_a_resume(
     receiver: str, archive: Archive
 ) -> None:
-    want = archived(archive)
+    want = promtools.archived(archive)
     with pytest.raises(ServerError, match=r"no answer .*samples were accepted by this run, up to"):
         export_remote_write(
             archive,
             f"{receiver}/api/v1/write",
             batch_samples=500,
-            transport=_CutAfter(3),
+            transport=promtools.CutAfter(3),
             sleep=lambda s: None,
         )
     assert 0 < read_back(receiver).height < want.height
@@ -157,4 +129,4 @@ def test_5xx_is_retried_with_backoff_and_requests_are_remote_write_1_0(
     raw = bytes(cramjam.snappy.decompress_raw(body))
     # WriteRequest field 1 (TimeSeries), then its first Label: __name__ sorts first.
     assert raw[0] == 0x0A and b"__name__" in raw[:40]
-    assert result.samples == archived(archive).height
+    assert result.samples == promtools.archived(archive).height
