@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from archiver.cli.common import connection, warn_unmatched, window, window_options
+from archiver.cli.common import connection, part_option, warn_unmatched, window, window_options
 
 if TYPE_CHECKING:
     import polars as pl
@@ -21,12 +21,9 @@ _PARTS = ("summary", "usage", "units", "billable")
 
 @click.command()
 @window_options
-@click.option(
-    "--part",
-    type=click.Choice(_PARTS),
-    default="summary",
-    show_default=True,
-    help="summary: peak vs limit per namespace and kind, alerts, throttling, projected limit "
+@part_option(
+    _PARTS,
+    "summary: peak vs limit per namespace and kind, alerts, throttling, projected limit "
     "date; usage: per namespace, kind and hour; units: Temporal Resource Units needed; "
     "billable: billable actions by action type and workflow type.",
 )

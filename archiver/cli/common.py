@@ -83,6 +83,17 @@ def output_options(*formats: str) -> Callable[[F], F]:
     return decorate
 
 
+def part_option(parts: Sequence[str], help: str, default: str | None = None) -> Callable[[F], F]:
+    """``--part``: which of a report's ``parts`` to show (``default``, else the first)."""
+    return click.option(
+        "--part",
+        type=click.Choice(list(parts)),
+        default=default or parts[0],
+        show_default=True,
+        help=help,
+    )
+
+
 def window_options(f: F) -> F:
     """``--archive``, ``--since``, ``--until``, ``--namespace``, ``--format``, ``--output``:
     what every report reads."""

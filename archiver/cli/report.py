@@ -15,6 +15,7 @@ from archiver.cli.common import (
     connection,
     load_settings,
     output_options,
+    part_option,
     warn_unmatched,
     window,
     window_options,
@@ -77,12 +78,9 @@ def report() -> None:
 
 @report.command()
 @window_options
-@click.option(
-    "--part",
-    type=click.Choice(_PARTS["cardinality"]),
-    default="series",
-    show_default=True,
-    help="series: per day, namespace and metric; drivers: distinct "
+@part_option(
+    _PARTS["cardinality"],
+    "series: per day, namespace and metric; drivers: distinct "
     "values per label; contributors: top label values; headroom: points per scrape "
     "vs the cap, per filter, with the date the trend reaches it.",
 )
@@ -102,12 +100,10 @@ def cardinality(point_cap: int | None, part: str, **options: Any) -> None:
 
 @report.command()
 @window_options
-@click.option(
-    "--part",
-    type=click.Choice(_PARTS["backlog"]),
+@part_option(
+    _PARTS["backlog"],
+    "trends: one row per queue (slope, rising); hourly: min/avg/max/p95 per queue and hour.",
     default="trends",
-    show_default=True,
-    help="trends: one row per queue (slope, rising); hourly: min/avg/max/p95 per queue and hour.",
 )
 def backlog(part: str, **options: Any) -> None:
     """Backlog per task queue (approximate_backlog_count): hourly levels, slope, rising queues."""
@@ -116,12 +112,9 @@ def backlog(part: str, **options: Any) -> None:
 
 @report.command()
 @window_options
-@click.option(
-    "--part",
-    type=click.Choice(_PARTS["gaps"]),
-    default="ranges",
-    show_default=True,
-    help="ranges: missing minute ranges and why; coverage: per namespace; scrapes: "
+@part_option(
+    _PARTS["gaps"],
+    "ranges: missing minute ranges and why; coverage: per namespace; scrapes: "
     "runs that did not end complete.",
 )
 @click.option("--fail-on-gap", is_flag=True, help="Exit 3 when any minute is missing (not idle).")
