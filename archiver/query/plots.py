@@ -171,9 +171,9 @@ def units_chart(units: pl.DataFrame, actions_per_unit: int = 500) -> Figure:
     peak = column(rows, "peak_actions_per_s")
     fig, (ax,) = new_figure(height=max(2.5, 0.5 * len(names) + 1.2))
     ax.barh(names, peak, color="tab:blue", label="peak minute")
-    ax.barh(
-        names, column(rows, "p95_actions_per_s"), color="tab:cyan", height=0.4, label="p95 minute"
-    )
+    p95 = column(rows, "p95_actions_per_s")
+    if all(v is not None for v in p95):  # NULL over long windows, read from hourly rollups
+        ax.barh(names, p95, color="tab:cyan", height=0.4, label="p95 minute")
     for y, (p, n) in enumerate(zip(peak, column(rows, "units_needed"), strict=True)):
         ax.text(p, y, f" {n} TRU", va="center", fontsize=9)
     top = max(peak) if peak else 0.0
