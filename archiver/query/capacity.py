@@ -13,7 +13,12 @@ Every function takes a connection from :func:`archiver.connect`, a window ``[sin
 patterns, empty for all), like :mod:`archiver.query.reports`. ``kind`` is one of ``actions``
 (``total_action_count{is_background="false"}`` vs ``action_limit``), ``requests``
 (``service_request_count`` vs ``service_request_limit``) and ``operations``
-(``operations_count`` vs ``operations_limit``). Columns, by function:
+(``operations_count`` vs ``operations_limit``). Over windows longer than ``rollup_after()``
+(3 days) ``usage`` (whole-hour buckets), ``summary``, ``units``, ``billable`` and ``label_costs``
+read the hourly rollups for the rolled-up hours: same answers, except that ``peak_at`` is to the
+hour and the columns that need every minute (``p95_per_s``, ``units_needed_p95``,
+``minutes_over_warn``/``_page``) are NULL (docs/capacity-formulas.md, "On rollups"). Columns,
+by function:
 
 ``usage``: one row per (namespace, kind, bucket of ``bucket`` seconds)
     namespace, kind, ts (bucket start), minutes (with data), avg_per_s, peak_per_s (the busiest
@@ -45,14 +50,11 @@ patterns, empty for all), like :mod:`archiver.query.reports`. ``kind`` is one of
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from archiver.catalog import LIMITS
-from archiver.query.connect import read_view
-from archiver.query.reports import window_params
+from archiver.query.reports import Window, read_window
 
 if TYPE_CHECKING:
     import duckdb
@@ -81,12 +83,10 @@ KINDS = tuple(one.kind for one in LIMITS)
 def usage(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     bucket: int = 3600,
     warn_pct: float = 50.0,
     page_pct: float = 90.0,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """Usage against each limit per namespace, kind and ``bucket`` seconds (60 = per minute).
 
@@ -94,87 +94,53 @@ def usage(
     """
     if bucket < 60 or bucket % 60:
         raise ValueError(f"bucket must be a whole number of minutes in seconds, not {bucket}")
-    params = window_params(con, since, until, namespaces) | {
-        "bucket_seconds": bucket,
-        "warn_pct": warn_pct,
-        "page_pct": page_pct,
-    }
-    return read_view(con, "capacity_usage", params)
+    variables = {"bucket_seconds": bucket, "warn_pct": warn_pct, "page_pct": page_pct}
+    return read_window(con, "capacity_usage", window, **variables)
 
 
 def summary(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     warn_pct: float = 50.0,
     page_pct: float = 90.0,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """Per namespace and kind: peak vs limit, alerts, throttling and the projected limit date."""
-    params = window_params(con, since, until, namespaces) | {
-        "warn_pct": warn_pct,
-        "page_pct": page_pct,
-    }
-    return read_view(con, "capacity_summary", params)
+    return read_window(con, "capacity_summary", window, warn_pct=warn_pct, page_pct=page_pct)
 
 
 def units(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     actions_per_unit: int = ACTIONS_PER_UNIT,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """Temporal Resource Units needed per namespace: ceil(peak non-background actions/s / 500)."""
-    params = window_params(con, since, until, namespaces) | {"actions_per_unit": actions_per_unit}
-    return read_view(con, "capacity_units", params)
+    return read_window(con, "capacity_units", window, actions_per_unit=actions_per_unit)
 
 
-def billable(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def billable(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Billable actions over the window by namespace, action type and workflow type."""
-    return read_view(con, "capacity_billable", window_params(con, since, until, namespaces))
+    return read_window(con, "capacity_billable", window)
 
 
-def series_growth(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def series_growth(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Distinct series and peak datapoints per scrape, per day and namespace."""
-    return read_view(con, "capacity_series", window_params(con, since, until, namespaces))
+    return read_window(con, "capacity_series", window)
 
 
-def label_costs(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def label_costs(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Series each label adds: how many would remain if it were dropped or relabelled away."""
     from archiver.catalog import OPTIN_LABELS
 
-    params = window_params(con, since, until, namespaces) | {"optin": list(OPTIN_LABELS)}
-    return read_view(con, "capacity_labels", params)
+    return read_window(con, "capacity_labels", window, optin=list(OPTIN_LABELS))
 
 
 def scrape_plan(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     point_cap: int = 30_000,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """The namespace/metric filters that keep each request under ``point_cap`` at the peak.
 
@@ -188,7 +154,7 @@ def scrape_plan(
     from archiver.collect import shards
 
     sizes = shards.Sizes()
-    points = read_view(con, "capacity_points", window_params(con, since, until, namespaces))
+    points = read_window(con, "capacity_points", window)
     sizes.add(points.select("namespace", "metric", "peak_points").iter_rows())
     known = sorted({m for _, m in sizes.by_pair})
     target = max(1, int(point_cap * shards.HEADROOM))
@@ -246,12 +212,7 @@ def missing_limits(frame: pl.DataFrame) -> list[str]:
 
 
 def write_charts(
-    con: duckdb.DuckDBPyConnection,
-    directory: Path,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
+    con: duckdb.DuckDBPyConnection, directory: Path, **window: Unpack[Window]
 ) -> list[Path]:
     """Write the key capacity charts as PNGs into ``directory`` (created if missing).
 
@@ -262,12 +223,11 @@ def write_charts(
     from archiver.query import plots
 
     directory.mkdir(parents=True, exist_ok=True)
-    scope: dict[str, Any] = {"since": since, "until": until, "namespaces": namespaces}
-    hourly = usage(con, **scope, bucket=3600)
+    hourly = usage(con, **window, bucket=3600)
     figures = {
-        "headroom": plots.headroom_chart(summary(con, **scope)),
-        "units": plots.units_chart(units(con, **scope)),
-        "billable": plots.billable_chart(billable(con, **scope)),
+        "headroom": plots.headroom_chart(summary(con, **window)),
+        "units": plots.units_chart(units(con, **window)),
+        "billable": plots.billable_chart(billable(con, **window)),
     }
     names = sorted(set(hourly.get_column("namespace").to_list())) if hourly.height else []
     for name in names:

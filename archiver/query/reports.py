@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 
 from archiver.query.connect import read_view, run_file
 
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "Window",
     "backlog",
     "backlog_trends",
     "cardinality",
@@ -63,9 +64,19 @@ __all__ = [
     "failed_scrapes",
     "gaps",
     "gaps_coverage",
+    "read_window",
     "resolve_namespaces",
     "window_params",
 ]
+
+
+class Window(TypedDict):
+    """The keyword arguments every report takes: ``since``, ``until`` (aware datetimes, None
+    leaves that end open) and ``namespaces`` (exact names or ``*``/``?`` patterns, default all)."""
+
+    since: datetime | None
+    until: datetime | None
+    namespaces: NotRequired[Sequence[str]]
 
 
 def resolve_namespaces(
@@ -98,101 +109,81 @@ def window_params(
     return {"since": since, "until": until, "namespaces": names}
 
 
+def read_window(
+    con: duckdb.DuckDBPyConnection, view: str, window: Window, **variables: Any
+) -> pl.DataFrame:
+    """The rows of the report view ``view`` over ``window`` (a :class:`Window`: since, until,
+    namespaces), with the view's other ``variables`` (point_cap, top, ...) set too."""
+    missing = [k for k in ("since", "until") if k not in window]
+    unknown = sorted(set(window) - {"since", "until", "namespaces"})
+    if missing or unknown:
+        raise TypeError(
+            f"{view}: "
+            + ", ".join(
+                [f"missing keyword {k!r}" for k in missing]
+                + [f"unexpected keyword {k!r}" for k in unknown]
+            )
+        )
+    params = window_params(con, window["since"], window["until"], window.get("namespaces", ()))
+    return read_view(con, view, params | variables)
+
+
 def cardinality(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     point_cap: int = 30_000,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """Distinct series per (date, namespace, metric) and the labels behind them.
 
     >>> cardinality(connect("archive"), since=None, until=None)   # doctest: +SKIP
     """
-    params = window_params(con, since, until, namespaces) | {"point_cap": point_cap}
-    return read_view(con, "cardinality", params)
+    return read_window(con, "cardinality", window, point_cap=point_cap)
 
 
-def cardinality_drivers(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def cardinality_drivers(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Distinct values per label, for each metric and namespace, over the window."""
-    return read_view(con, "cardinality_drivers", window_params(con, since, until, namespaces))
+    return read_window(con, "cardinality_drivers", window)
 
 
 def cardinality_contributors(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     top: int = 20,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """The ``top`` label values (task queue, workflow type, ...) carried by the most series."""
-    params = window_params(con, since, until, namespaces) | {"top": top}
-    return read_view(con, "cardinality_contributors", params)
+    return read_window(con, "cardinality_contributors", window, top=top)
 
 
 def cardinality_headroom(
     con: duckdb.DuckDBPyConnection,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
     point_cap: int = 30_000,
+    **window: Unpack[Window],
 ) -> pl.DataFrame:
     """Datapoints per scrape against ``point_cap`` for each filter in use, and the trend."""
-    params = window_params(con, since, until, namespaces) | {"point_cap": point_cap}
-    return read_view(con, "cardinality_headroom", params)
+    return read_window(con, "cardinality_headroom", window, point_cap=point_cap)
 
 
-def backlog(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def backlog(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Hourly approximate_backlog_count per queue beside its poll success and sync match rates."""
-    return read_view(con, "backlog", window_params(con, since, until, namespaces))
+    return read_window(con, "backlog", window)
 
 
-def backlog_trends(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def backlog_trends(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Per queue: the backlog's slope over the window and whether it keeps rising."""
-    return read_view(con, "backlog_trends", window_params(con, since, until, namespaces))
+    return read_window(con, "backlog_trends", window)
 
 
-def gaps(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def gaps(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Every range of minutes without a sample, per namespace, with the reason."""
-    return read_view(con, "gaps", window_params(con, since, until, namespaces))
+    return read_window(con, "gaps", window)
 
 
-def gaps_coverage(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    namespaces: Sequence[str] = (),
-) -> pl.DataFrame:
+def gaps_coverage(con: duckdb.DuckDBPyConnection, **window: Unpack[Window]) -> pl.DataFrame:
     """Per namespace: the share of minutes that hold data or were idle."""
-    return read_view(con, "gaps_coverage", window_params(con, since, until, namespaces))
+    return read_window(con, "gaps_coverage", window)
 
 
 def failed_scrapes(
