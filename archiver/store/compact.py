@@ -32,10 +32,9 @@ from archiver.errors import StorageError
 from archiver.store import tables as schema
 from archiver.store.archive import TABLES, Archive
 from archiver.store.merge import (
-    BATCH_ROWS,
     DEFAULT_MEMORY_LIMIT,
-    Digest,
     MergeStats,
+    digest_files,
     merged,
     write_sorted,
 )
@@ -341,15 +340,8 @@ def _first_line(exc: Exception) -> str:
 def _verify(
     archive: Archive, table: str, paths: list[str], expected: str, *, local_files: bool
 ) -> None:
-    import pyarrow.parquet as pq
-
-    digest = Digest()
     fs = None if local_files else archive.fs
-    for path in paths:
-        with pq.ParquetFile(path, filesystem=fs) as reader:
-            for batch in reader.iter_batches(batch_size=BATCH_ROWS):
-                digest.update(batch)
-    if digest.hexdigest() != expected:
+    if digest_files(paths, fs) != expected:
         where = paths[0].rsplit("/", 1)[0] if paths else table
         raise StorageError(
             f"compaction of {where} read back different rows; the partition was left as it "
