@@ -1,6 +1,7 @@
 """A cron scrape of a 50,000-point minute (issue #14 item 6): peak RSS under 200 MB, with the
 simulator's fault knobs off and on, and on a body our simulator did not make
-(:mod:`benchmarks.foreign`). Run with ``python -m benchmarks.bench_scrape_scale``.
+(:mod:`benchmarks.foreign`). Run with ``python -m benchmarks.bench_scrape_scale``;
+``--phases`` prints where one scrape's peak RSS goes, step by step.
 
 Each run starts ``archiver scrape -v`` into a fresh archive and, alternating, a bare httpx
 fetch of the same body (the baseline: what any cron job that fetches the body pays); peak RSS
@@ -17,7 +18,7 @@ import os
 import shutil
 import statistics
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,56 @@ FAULTS_ON = Faults(
 #: The 50,000-point cases' server: the cap lifted (one request a minute, as a filtered
 #: production scrape would see at the cap), the budget out of the way.
 _SIM: dict[str, Any] = {"api_key": KEY, "point_cap": 10**9, "budget_per_hour": 10**6}
+
+
+#: ``--phases``: one ``archiver scrape -v`` with a thread sampling /proc/self/statm every half
+#: millisecond, printing the peak RSS (anonymous and file-backed: mapped code) of each step.
+PHASES_CHILD = """\
+import functools, os, sys, threading, time
+page = os.sysconf("SC_PAGE_SIZE") / 2**20
+label, peaks, done = ["imports"], {}, threading.Event()
+def sample():
+    with open("/proc/self/statm") as fh:
+        while not done.is_set():
+            fh.seek(0)
+            size, rss, shared = (int(x) for x in fh.read().split()[:3])
+            if rss > peaks.get(label[0], (0,))[0]:
+                peaks[label[0]] = (rss, rss - shared, shared)
+            time.sleep(0.0005)
+threading.Thread(target=sample, daemon=True).start()
+def step(owner, name, what):
+    inner = getattr(owner, name)
+    @functools.wraps(inner)
+    def outer(*args, **kwargs):
+        label[0] = what
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            label[0] = "after " + what
+    setattr(owner, name, outer)
+from archiver.cli import collect, main
+load_settings = collect.load_settings
+def steps(**flags):
+    # Called by the scrape command once it has set the process up and imported the scrape
+    # (allocator settings, numpy kept out): patched in earlier, the steps would change that.
+    from archiver import openmetrics
+    from archiver.collect import client
+    from archiver.store import write
+    step(client.Client, "_receive", "fetch")
+    step(openmetrics, "parse", "parse")
+    step(write, "write_samples", "write")
+    label[0] = "settings"
+    return load_settings(**flags)
+collect.load_settings = steps
+try:
+    main(["scrape", "-v"])
+finally:
+    done.set()
+    time.sleep(0.01)
+    for what, (rss, anon, mapped) in peaks.items():
+        print(f"{what:>14}: {rss * page:6.1f} MB ({anon * page:.1f} anonymous, "
+              f"{mapped * page:.1f} file-backed)", file=sys.stderr)
+"""
 
 
 class ForeignSimulator(MemoSimulator):
@@ -116,10 +167,8 @@ def _peaks(sim: Simulator, repeats: int, scratch: Path) -> dict[str, Any]:
     }
 
 
-def run(repeats: int = 5) -> list[dict[str, object]]:
-    """Issue #14 item 6: a 50,000-point scrape under 200 MB, fault knobs off and on, and on a
-    body our simulator did not make. Baseline: a bare httpx fetch of the same body."""
-    cases = [
+def _cases() -> list[tuple[str, Callable[[], Simulator]]]:
+    return [
         ("simulator, fault knobs off", lambda: MemoSimulator(Account(SPEC_50K), **_SIM)),
         (
             "simulator, fault knobs on",
@@ -127,10 +176,15 @@ def run(repeats: int = 5) -> list[dict[str, object]]:
         ),
         ("foreign generator (benchmarks/foreign.py)", lambda: ForeignSimulator(POINTS_50K, **_SIM)),
     ]
+
+
+def run(repeats: int = 5) -> list[dict[str, object]]:
+    """Issue #14 item 6: a 50,000-point scrape under 200 MB, fault knobs off and on, and on a
+    body our simulator did not make. Baseline: a bare httpx fetch of the same body."""
     rows: list[dict[str, object]] = []
     scratch = Path(tempfile.mkdtemp(prefix="bench-scrape-50k-"))
     try:
-        for name, make in cases:
+        for name, make in _cases():
             facts = _peaks(make(), repeats, scratch)
             peak = facts["peak"]
             rows.append(
@@ -152,13 +206,21 @@ def run(repeats: int = 5) -> list[dict[str, object]]:
     return rows
 
 
-#: The 50,000-point cases' server: the cap lifted (one request a minute, as a filtered
-#: production scrape would see at the cap), the budget out of the way.
-_SIM: dict[str, Any] = {"api_key": KEY, "point_cap": 10**9, "budget_per_hour": 10**6}
+def phases() -> None:
+    """Print where one scrape's peak RSS goes, step by step, for each case's body."""
+    for name, make in _cases():
+        with serve(make()) as server, tempfile.TemporaryDirectory() as scratch:
+            ours_env, _ = _scrape_env(server, Path(scratch) / "archive")
+            _, rss, _, _, err = _timed([_bin("python"), "-c", PHASES_CHILD], ours_env)
+            lines = [ln for ln in err.splitlines() if " MB (" in ln]
+            print(f"{name}: peak {rss:.0f} MB", *lines, sep="\n  ")
 
 
 if __name__ == "__main__":
     import sys
 
+    if "--phases" in sys.argv:
+        phases()
+        sys.exit(0)
     for result in run(repeats=2 if "--quick" in sys.argv else 5):
         print(json.dumps(result))
