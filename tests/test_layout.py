@@ -1,5 +1,6 @@
 """The code stays readable in pieces: no module over 400 lines, no function over 60 lines
-without a ``# Long:`` comment saying why, and no production module imports the simulator."""
+without a ``# Long:`` comment saying why, no import cycle between modules, and no production
+module imports the simulator."""
 
 from __future__ import annotations
 
