@@ -9,6 +9,9 @@ Each is rendered to an OpenMetrics file, an hour of families at a time.
   (what the private function of the old ``promtool tsdb dump`` + sed path did). Wall time and
   peak RSS of each child from ``wait4`` (bench_scrape's launcher). Target: 200,000 samples/s
   and under 1 GB.
+  Beside wall time, each child's CPU seconds (user + sys, from ``wait4``), which the load of
+  other processes distorts less, and the parser alone on the same file (its blocks through
+  ``parse``, nothing staged or written): the ceiling of any import through the scrape's parser.
 * Prometheus row (synthetic day): the archive is exported (``export openmetrics``), backfilled
   into a TSDB with ``promtool tsdb create-blocks-from openmetrics``, served by a real
   ``prometheus`` on 127.0.0.1, then ``archiver import prometheus`` reads it back into a fresh
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,6 +57,51 @@ archive = Archive.open(sys.argv[2])
 with archive.lock("write"):
     print(write_samples(archive, parse(body).samples))
 """
+
+
+PARSE_ONLY = """\
+import sys
+from archiver.history.importfile import BLOCK_BYTES, _blocks
+from archiver.openmetrics import parse
+print(sum(parse(text).samples.height for _, _, text in _blocks(sys.argv[1], BLOCK_BYTES)))
+"""
+
+
+#: Starts the child from a small process: Linux keeps a process's peak RSS across exec, so a
+#: child forked straight from this one (which holds the generated day) would report ours.
+LAUNCHER = """\
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"wall": time.perf_counter() - started, "maxrss_kb": usage.ru_maxrss,
+               "cpu": usage.ru_utime + usage.ru_stime,
+               "code": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
+def _measured(argv: list[str]) -> tuple[float, float, float, int, str, str]:
+    """(wall s, CPU s = user + sys, peak RSS MB, exit code, stdout, stderr) of one child, the
+    CPU and RSS from ``wait4``."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(suffix=".json") as measure,
+    ):
+        launcher = [sys.executable, "-S", "-c", LAUNCHER, measure.name]
+        subprocess.run([*launcher, *argv], env={}, stdout=out, stderr=err, check=False)
+        facts = json.loads(Path(measure.name).read_text() or "{}")
+        out.seek(0)
+        err.seek(0)
+        return (
+            float(facts.get("wall", "nan")),
+            float(facts.get("cpu", "nan")),
+            facts.get("maxrss_kb", 0) / 1024,  # KiB on Linux
+            int(facts.get("code", -1)),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
 
 
 def _start(minutes: int) -> int:
@@ -121,14 +170,16 @@ def _file_rows(
     source: str, path: Path, samples: int, sliced: Path, sliced_samples: int, work: Path
 ) -> list[dict[str, object]]:
     archiver = [_bin("archiver"), "import", "openmetrics"]
-    ours = _timed([*archiver, "--archive", str(work / "ours"), str(path)], {})
-    theirs = _timed([sys.executable, "-c", BASELINE, str(sliced), str(work / "theirs")], {})
-    if ours[2] != 0 or theirs[2] != 0:
+    ours = _measured([*archiver, "--archive", str(work / "ours"), str(path)])
+    theirs = _measured([sys.executable, "-c", BASELINE, str(sliced), str(work / "theirs")])
+    parse_only = _measured([sys.executable, "-c", PARSE_ONLY, str(path)])
+    if ours[3] != 0 or theirs[3] != 0 or parse_only[3] != 0:
         return [
             {
                 "what": f"import openmetrics, {source}",
                 "met": None,
-                "skipped": f"exit {ours[2]}/{theirs[2]}: {ours[4][-300:]} {theirs[4][-300:]}",
+                "skipped": f"exit {ours[3]}/{theirs[3]}/{parse_only[3]}: {ours[5][-300:]} "
+                f"{theirs[5][-300:]} {parse_only[5][-300:]}",
             }
         ]
     rate = samples / ours[0]
@@ -137,16 +188,24 @@ def _file_rows(
         {
             "what": f"import openmetrics: a day of {source} ({samples:,} samples), wall seconds",
             "ours_s": round(ours[0], 2),
+            "cpu_s": round(ours[1], 2),
+            "samples_per_cpu_s": round(samples / ours[1]),
             "theirs": f"whole file in one parse + write_samples, on {sliced_samples:,} samples",
             "theirs_s": round(theirs[0], 2),
+            "theirs_cpu_s": round(theirs[1], 2),
             # per sample: the baseline holds its whole file parsed, so it runs on a slice
             "ratio": round(theirs_rate / rate, 2),
             "theirs_samples_per_s": round(theirs_rate),
             "samples_per_s": round(rate),
-            "peak_rss_mb": round(ours[1]),
-            "theirs_peak_rss_mb": round(theirs[1]),
+            "peak_rss_mb": round(ours[2]),
+            "theirs_peak_rss_mb": round(theirs[2]),
+            # the ceiling: the same file's blocks through the parser alone, one process
+            "parse_only_s": round(parse_only[0], 2),
+            "parse_only_cpu_s": round(parse_only[1], 2),
+            "parse_only_samples_per_s": round(samples / parse_only[0]),
+            "parse_only_samples_per_cpu_s": round(samples / parse_only[1]),
             "target": f">= {TARGET_RATE:,} samples/s, < {TARGET_RSS_MB} MB",
-            "met": rate >= TARGET_RATE and ours[1] < TARGET_RSS_MB,
+            "met": rate >= TARGET_RATE and ours[2] < TARGET_RSS_MB,
         }
     ]
 
@@ -222,16 +281,25 @@ def _prometheus_row(
     }
 
 
-def run(repeats: int = 1, quick: bool = False) -> list[dict[str, object]]:
+SOURCES = {"generator": synthetic_day, "simulator": simulator_day}
+
+
+def run(
+    repeats: int = 1,
+    quick: bool = False,
+    sources: tuple[str, ...] = tuple(SOURCES),
+    prometheus: bool = True,
+) -> list[dict[str, object]]:
     minutes = 120 if quick else 1440
     start_ms = _start(minutes)
-    import os
-
     rows: list[dict[str, object]] = []
+    load_before = [round(x, 1) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         root = Path(tmp)
-        for source, make in (("the generator", synthetic_day), ("the simulator", simulator_day)):
-            work = root / source.split()[-1]
+        for name in sources:
+            make = SOURCES[name]
+            source = f"the {name}"
+            work = root / name
             work.mkdir()
             path = work / "day.om"
             samples = make(path, minutes, start_ms)
@@ -240,13 +308,31 @@ def run(repeats: int = 1, quick: bool = False) -> list[dict[str, object]]:
             sliced = work / "slice.om"
             sliced_samples = make(sliced, min(minutes, SLICE_MINUTES), start_ms)
             rows.extend(_file_rows(source, path, samples, sliced, sliced_samples, work))
-            if make is synthetic_day:
+            if make is synthetic_day and prometheus:
                 rows.append(_prometheus_row(work / "ours", samples, minutes, start_ms, work))
             path.unlink()
     load = [round(x, 1) for x in os.getloadavg()]
-    return [row | {"load_after": load} for row in rows]
+    return [row | {"load_before": load_before, "load_after": load} for row in rows]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_import", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="2 hours instead of a day")
+    parser.add_argument(
+        "--source", choices=sorted(SOURCES), action="append", help="only this data (repeatable)"
+    )
+    parser.add_argument(
+        "--files-only", action="store_true", help="skip the Prometheus row (file rows only)"
+    )
+    args = parser.parse_args(argv)
+    sources = tuple(args.source or SOURCES)
+    for row in run(quick=args.quick, sources=sources, prometheus=not args.files_only):
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":
-    for row in run(quick="--quick" in sys.argv):
-        print(json.dumps(row))
+    main()
