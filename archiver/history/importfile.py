@@ -286,8 +286,8 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
 def _ahead(items: Iterator[_Block]) -> Iterator[_Block]:
     """``items``, each produced on a thread while the previous one is consumed."""
     with ThreadPoolExecutor(1, thread_name_prefix="import-read") as reader:
+        coming = reader.submit(next, items, None)
         try:
-            coming = reader.submit(next, items, None)
             while (item := coming.result()) is not None:
                 coming = reader.submit(next, items, None)
                 yield item

@@ -174,3 +174,14 @@ def test_the_gap_audit_covers_imported_minutes(tmp_path: Path, om_file: OmFile) 
     assert found.select("namespace", "start", "minutes", "reason").rows() == [
         (ns, minute5, 1, "not_scraped") for ns in namespaces
     ]
+
+
+def test_a_truncated_gzip_file_is_refused_and_writes_nothing(
+    tmp_path: Path, om_file: OmFile
+) -> None:
+    # Read on the reader thread: its error must still reach the caller, with nothing written.
+    path, _ = om_file(10, gz=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ParseError, match=r"history.om.gz: cannot decompress"):
+        import_file(Archive.open(str(tmp_path / "a"), durable=False), str(path), block_bytes=20_000)
+    assert not list((tmp_path / "a").rglob("*.parquet"))
