@@ -297,3 +297,47 @@ def build_rollup_year(
         "points": namespaces * per_namespace,
         "build_s": round(time.perf_counter() - started, 1),
     }
+
+
+def build_sim_rollups(root: Path, days: int) -> dict[str, Any]:
+    """The simulator's rollups for ``days`` days: one simulated day of
+    ``bench_reports.SPEC`` (samples kept), rolled up by the compactor's writer
+    (``archiver.store.rollups``), and its rollups repeated on each later day (hours shifted)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from archiver.store import rollups, tables
+    from archiver.store.archive import Archive
+    from benchmarks import bench_reports
+
+    started = time.perf_counter()
+    bench_reports.build(root, 1)
+    archive = Archive.open(str(root), durable=False)
+    definition = tables.TABLES["rollups"]
+    rows, series = 0, 0
+    for directory in sorted({f.rsplit("/", 1)[0] for f in archive.files("samples")}):
+        rollups.roll_up_dir(archive, directory)
+        target = rollups.rollups_dir(archive, directory)
+        day_one = pa.concat_tables(pq.read_table(f) for f in archive.files_in(target))
+        series += len(day_one.column("series").unique())
+        namespace = target.rsplit("/", 1)[1]
+        for day in range(1, days):
+            shift = pa.scalar(dt.timedelta(days=day), pa.duration("ms"))
+            moved = day_one.set_column(
+                3, "hour", pc.add(day_one.column("hour"), shift).cast(tables.TS)
+            ).set_column(9, "last_ts", pc.add(day_one.column("last_ts"), shift).cast(tables.TS))
+            date = (START + dt.timedelta(days=day)).date()
+            archive.write_parquet(
+                archive.path("rollups", f"date={date}", namespace),
+                moved.cast(tables.ROLLUPS),
+                stem=definition.stem,
+                **definition.compact_options,
+            )
+        rows += day_one.num_rows * days
+    return {
+        "rollup_rows": rows,
+        "series": series,
+        "days": days,
+        "build_s": round(time.perf_counter() - started, 1),
+    }

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +88,15 @@ def child(mode: str, archive: str, days: int, out: str) -> None:
             "SELECT * FROM backlog_trends_report($s, $u, NULL)", params={"s": since, "u": until}
         ).pl()
     else:
-        from archiver.query import reports
+        from archiver.query import capacity, reports
         from archiver.query.connect import connect, run_sql
 
+        source, _, report = mode.partition(":")
         con = connect(archive)
-        if mode == "samples":
+        if source == "samples":
             run_sql(con, "SET VARIABLE rollups_through = NULL::DATE")
-        answer = reports.backlog_trends(con, since=since, until=until)
+        read = getattr(capacity, report) if report in YEAR_REPORTS[1:] else reports.backlog_trends
+        answer = read(con, since=since, until=until)
     answer.write_parquet(out)
 
 
@@ -120,6 +123,7 @@ def measure(mode: str, archive: Path, days: int, scratch: Path) -> dict[str, Any
         raise RuntimeError(f"{mode} over {days} d failed (status {status})")
     return {
         "s": round(seconds, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "rss_mb": round(usage.ru_maxrss / 1024),
         "answer": pl.read_parquet(out),
     }
@@ -139,7 +143,12 @@ def same(a: pl.DataFrame, b: pl.DataFrame) -> str | None:
 def _row(
     what: str, theirs: dict[str, Any] | None, ours: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {"what": what, "ours_s": ours["s"], "ours_rss_mb": ours["rss_mb"]}
+    row: dict[str, Any] = {
+        "what": what,
+        "ours_s": ours["s"],
+        "ours_cpu_s": ours["cpu_s"],
+        "ours_rss_mb": ours["rss_mb"],
+    }
     if theirs is not None:
         row |= {
             "theirs": "today's backlog SQL",
@@ -219,32 +228,68 @@ def run(repeats: int = 1, quick: bool = False) -> list[dict[str, Any]]:
             met=differs is None and rolled["s"] < 30,
         )
     )
-    root = CACHE / f"backlog-rollup-year-{year}d-v{YEAR_VERSION}"
+    rows += year_rows(year)
+    return rows
+
+
+#: What a year-long capacity review reads (notebooks/capacity_overview.py), beside the backlog.
+YEAR_REPORTS = ("backlog_trends", "summary", "usage", "units", "billable")
+
+
+def _cached(name: str, build: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    root = CACHE / name
     if not (root / "manifest.json").is_file():
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        (root / "manifest.json").write_text(
-            json.dumps(build_rollup_year(root / "archive", year, YEAR_NAMESPACES))
-        )
-    year_info = json.loads((root / "manifest.json").read_text())
-    yearly = measure("rollups", root / "archive", year, scratch)
-    rows.append(
-        _row(
-            f"backlog trends, {year} d of rollups of a {year_info['points']:,}-point account "
-            f"({year_info['rollup_rows'] / 1e6:.0f}M rollup rows)",
-            None,
-            yearly,
-            target="seconds",
-            met=yearly["s"] < 60,
-        )
-    )
+        (root / "manifest.json").write_text(json.dumps(build(root / "archive")))
+    return root / "archive", json.loads((root / "manifest.json").read_text())
+
+
+def _report_rows(archive: Path, days: int, data: str) -> list[dict[str, Any]]:
+    scratch = CACHE / "backlog-answers"
+    scratch.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for report in YEAR_REPORTS:
+        ours = measure(f"rollups:{report}", archive, days, scratch)
+        what = f"{report}, {days} d of rollups of {data}, {ours['answer'].height} answer rows"
+        met = ours["s"] < 10 and ours["rss_mb"] < RSS_TARGET_MB
+        rows.append(_row(what, None, ours, target="< 10 s, < 2 GB", met=met))
     return rows
+
+
+def year_rows(days: int = 365) -> list[dict[str, Any]]:
+    """Each of YEAR_REPORTS over ``days`` of rollups of a 50,000-point account (foreign data)."""
+    archive, info = _cached(
+        f"backlog-rollup-year-{days}d-v{YEAR_VERSION}",
+        lambda root: build_rollup_year(root, days, YEAR_NAMESPACES),
+    )
+    data = f"a {info['points']:,}-point account ({info['rollup_rows'] / 1e6:.0f}M rollup rows)"
+    return _report_rows(archive, days, data)
+
+
+def sim_rows(days: int = 30) -> list[dict[str, Any]]:
+    """YEAR_REPORTS over ``days`` of the simulator's rollups (one simulated day of
+    bench_reports.SPEC rolled up by the compactor's writer, repeated day after day)."""
+    from benchmarks.backlog_data import build_sim_rollups
+
+    archive, info = _cached(
+        f"backlog-sim-rollups-{days}d-v{YEAR_VERSION}",
+        lambda root: build_sim_rollups(root, days),
+    )
+    data = (
+        f"the simulator's account ({info['series']:,} series, "
+        f"{info['rollup_rows'] / 1e6:.1f}M rollup rows)"
+    )
+    return _report_rows(archive, days, data)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         mode, path, days, out = sys.argv[2:6]
         child(mode, path, int(days), out)
+    elif "--rollups" in sys.argv:  # only the rollup rows (year, simulator): no samples built
+        for result in (year_rows() if "--no-year" not in sys.argv else []) + sim_rows():
+            print(json.dumps(result | {"load": os.getloadavg()}, default=str), flush=True)
     else:
         for result in run(quick="--quick" in sys.argv):
             print(json.dumps(result, default=str), flush=True)
