@@ -40,7 +40,15 @@ from archiver.store.merge import (
 )
 from archiver.store.repair import repair
 from archiver.store.rollups import has_rollups, roll_up_dir
-from archiver.store.swap import SPILL, Work, finish_s3, publish_s3, swap_local
+from archiver.store.swap import (
+    RETIRE_AFTER,
+    SPILL,
+    Retired,
+    Work,
+    finish_s3,
+    publish_s3,
+    swap_local,
+)
 from archiver.store.upgrade import Corrupt, file_version, quarantine, read_upgraded
 
 log = logging.getLogger(__name__)
@@ -113,17 +121,27 @@ def _compact(
 ) -> CompactReport:
     repaired = repair(archive, clock=clock, lock_timeout=lock_timeout, compacting=True)
     report = CompactReport(repaired=repaired)
-    for table in TABLES:
-        for day in archive.partitions(table):
-            if dates is not None and day not in dates:
-                continue
-            for directory in leaf_dirs(archive, table, day):
-                result = compact_partition(
-                    archive, table, directory, lock_timeout=lock_timeout, memory_limit=memory_limit
-                )
-                report.partitions.append(result)
-                if schema.TABLES[table].rolled_up:
-                    _roll_up(archive, result, memory_limit, lock_timeout)
+    retired = Retired()
+    try:
+        for table in TABLES:
+            for day in archive.partitions(table):
+                if dates is not None and day not in dates:
+                    continue
+                for directory in leaf_dirs(archive, table, day):
+                    result = compact_partition(
+                        archive,
+                        table,
+                        directory,
+                        lock_timeout=lock_timeout,
+                        memory_limit=memory_limit,
+                        retired=retired,
+                    )
+                    report.partitions.append(result)
+                    if schema.TABLES[table].rolled_up:
+                        _roll_up(archive, result, memory_limit, lock_timeout)
+                    retired.remove(older_than=RETIRE_AFTER)
+    finally:
+        retired.remove()
     return report
 
 
@@ -199,8 +217,10 @@ def compact_partition(
     *,
     lock_timeout: float = 60.0,
     memory_limit: str | None = None,
+    retired: Retired | None = None,
 ) -> PartitionResult:
-    """Merge the files of one partition directory; see the module docstring."""
+    """Merge the files of one partition directory; see the module docstring. ``retired``:
+    where a local swap's work folder goes to be deleted later (else at once)."""
     import pyarrow.fs as pafs
 
     result = PartitionResult(table, directory)
@@ -216,7 +236,7 @@ def compact_partition(
     if alone and file_version(archive, infos[0].path) == schema.SCHEMA_VERSION:
         result.skipped = True
         return result
-    work = Work.create(archive)
+    work, kept = Work.create(archive), False
     try:
         used = _stage_inputs(archive, table, infos, work, result)
         if not used:
@@ -229,13 +249,17 @@ def compact_partition(
         inputs = [i.path for i in used]
         if archive.is_local:
             outputs = swap_local(archive, directory, work, set(inputs), lock_timeout)
+            if retired is not None:
+                retired.add(work)
+                kept = True
         else:
             with archive.lock("write", timeout=lock_timeout):
                 outputs, journal = publish_s3(archive, directory, local, inputs)
                 _verify(archive, table, outputs, result.checksum, local_files=False)
                 finish_s3(archive, journal, inputs, outputs)
     finally:
-        work.remove()
+        if not kept:
+            work.remove()
     result.outputs = len(outputs)
     result.bytes_out = sum(i.size or 0 for i in archive.fs.get_file_info(outputs))
     log.info(

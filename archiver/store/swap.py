@@ -7,6 +7,7 @@ live partition directory are then swapped with one ``renameat2(RENAME_EXCHANGE)`
 listing the partition sees the old set or the new set, never both, never neither. Where the
 kernel or filesystem cannot exchange, two renames are used (the live directory moves to
 ``<id>/old``) and a reader can find the partition missing for the microseconds in between.
+The replaced set is deleted a few seconds after the swap, not at once (:class:`Retired`).
 ``<id>.json`` (written once ``out/`` is verified) names the live directory, so that
 :func:`archiver.store.repair.repair` can put a verified set in place after a crash between the
 two renames, and otherwise just deletes the work folder.
@@ -26,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -75,6 +77,35 @@ class Work:
         shutil.rmtree(self.root, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.manifest)
+
+
+#: Seconds a partition's replaced set outlives its swap (see :class:`Retired`).
+RETIRE_AFTER = 5.0
+
+
+class Retired:
+    """Work folders whose swap is done, holding the replaced set, deleted a little later.
+
+    A reader that opened a partition directory just before the exchange reads that directory's
+    entries after it: deleted at once, it would list no files (the partition "missing", which
+    the swap promises never happens); kept a few seconds, it lists the old names, finds them
+    gone when it opens them, and lists again. A crash leaves them to ``repair``.
+    """
+
+    def __init__(self) -> None:
+        self._works: list[tuple[float, Work]] = []
+
+    def add(self, work: Work) -> None:
+        self._works.append((time.monotonic(), work))
+
+    def remove(self, older_than: float = 0.0) -> None:
+        keep = []
+        for since, work in self._works:
+            if time.monotonic() - since >= older_than:
+                work.remove()
+            else:
+                keep.append((since, work))
+        self._works = keep
 
 
 def swap_local(
