@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from archiver.openmetrics import series_text
-from archiver.store import tables as schema
 from archiver.store import write as store
 from archiver.store.archive import Archive
 
@@ -218,37 +217,16 @@ def build_archive(
 
 
 def write_rollups(root: Path) -> int:
-    """Roll every (date, namespace) partition of the samples up into hourly rows, laid out as
-    the agreed ``rollups`` table (one file per partition, sorted by series and hour), computed
-    by plain DuckDB over the files (not through the archiver's views). Returns the files written.
-
-    A stand-in until compaction's rollup writer lands; replace it with that writer then.
-    """
-    import duckdb
+    """Roll every (date, namespace) partition of the samples up into hourly rows with the
+    compactor's own writer (:func:`archiver.store.rollups.roll_up_dir`), as compaction would
+    after merging them. Returns the partitions rolled up."""
+    from archiver.store.rollups import roll_up_dir
 
     archive = Archive.open(str(root))
-    by_part: dict[tuple[str, str], list[str]] = {}
-    for path in archive.files("samples"):
-        date, ns = (p.split("=", 1)[1] for p in path.split("/")[-3:-1])
-        by_part.setdefault((date, ns), []).append(path)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for (date, escaped), files in sorted(by_part.items()):
-        table = con.sql(
-            """
-            SELECT series, any_value(metric) AS metric, any_value(labels) AS labels,
-                   to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour,
-                   count(*) AS count, min(value) AS min, max(value) AS max,
-                   avg(value) AS avg, arg_max(value, ts) AS last, max(ts) AS last_ts
-            FROM read_parquet($files)
-            GROUP BY series, floor(epoch(ts) / 3600)
-            ORDER BY series, hour
-            """,
-            params={"files": files},
-        ).to_arrow_table()
-        directory = archive.path("rollups", f"date={date}", f"namespace={escaped}")
-        archive.write_parquet(directory, table.cast(schema.ROLLUPS), stem="rollup")
-    return len(by_part)
+    partitions = sorted((root / "samples").glob("date=*/namespace=*"))
+    for directory in partitions:
+        roll_up_dir(archive, archive.path("samples", directory.parent.name, directory.name))
+    return len(partitions)
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
