@@ -103,6 +103,11 @@ def test_gaps_window_and_namespace_filter(planted: Plan) -> None:
     ]
     assert reports.gaps(con, **WINDOW, namespaces=["nomatch*"]).is_empty()
     assert reports.resolve_namespaces(con, ["nomatch*", "a*"]) == ([ALPHA], ["nomatch*"])
+    # the window keywords are checked as a signature would check them
+    with pytest.raises(TypeError, match="missing keyword 'until'"):
+        reports.gaps(con, since=T0)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword 'namespace'"):
+        reports.gaps(con, **WINDOW, namespace=[ALPHA])  # type: ignore[arg-type, call-arg]
 
 
 def test_backlog_finds_the_rising_queue(planted: Plan) -> None:
