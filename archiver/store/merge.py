@@ -242,38 +242,29 @@ def write_sorted(
     local ``directory`` (a new file every ``max_rows_per_file`` rows); returns the rows'
     :class:`Digest`. Each file is written under a temp name and renamed once whole.
 
-    Row groups are encoded and compressed on a writer thread (pyarrow releases the GIL) while
-    this one pulls, dedupes and digests the next: the merge uses both cores, and holds at most
-    two row groups."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
+    Row groups are written on this thread: a writer thread overlapping them with the merge
+    measured no faster under load 2-5 on 2 cores (DuckDB and polars already use both) and
+    ~100 MB more peak RSS (833 vs 709 MB foreign, 914 vs 692 MB simulator, 3 h of minutes)."""
     digest = Digest()
+    sink: _Sink | None = None
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     chosen: dict[str, Any] | None = None
-    writing: Future[_Sink] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="archiver-write") as pool:
-
-        def flush(rows: list[pa.RecordBatch]) -> Future[_Sink]:
-            nonlocal chosen
-            # Chosen once the stream has started: the merge measures the data as it begins.
-            chosen = chosen or _options(table, options)
-            sink = writing.result() if writing is not None else None
-            args = (table, directory, chosen, sink, rows, durable, max_rows_per_file, stem)
-            return pool.submit(_flush, *args)
-
-        for batch in batches:
-            digest.update(batch)
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            if pending_rows >= ROW_GROUP_ROWS:
-                writing = flush(pending)
-                pending, pending_rows = [], 0
-        if pending:
-            writing = flush(pending)
-        last = writing.result() if writing is not None else None
-    if last is not None:
-        last.close(durable)
+    for batch in batches:
+        digest.update(batch)
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows < ROW_GROUP_ROWS:
+            continue
+        # Chosen once the stream has started: the merge measures the data as it begins.
+        chosen = chosen or _options(table, options)
+        sink = _flush(table, directory, chosen, sink, pending, durable, max_rows_per_file, stem)
+        pending, pending_rows = [], 0
+    if pending:
+        chosen = chosen or _options(table, options)
+        sink = _flush(table, directory, chosen, sink, pending, durable, max_rows_per_file, stem)
+    if sink is not None:
+        sink.close(durable)
     return digest.hexdigest()
 
 

@@ -51,10 +51,10 @@ def test_digest_of_files_read_on_threads_is_the_digest_of_their_rows(tmp_path: P
     assert merge.digest_files(paths[:1]) != whole.hexdigest()
 
 
-def test_rows_identical_through_the_writer_thread_across_row_groups(
+def test_rows_identical_across_many_row_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Small row groups: many hand-offs to the writer thread within one partition.
+    # Small batches and row groups: repeats across batch boundaries, many row groups.
     monkeypatch.setattr(merge, "ROW_GROUP_ROWS", 97)
     monkeypatch.setattr(merge, "BATCH_ROWS", 40)
     archive = Archive.open(str(tmp_path))
