@@ -291,10 +291,11 @@ def render_markdown(results: dict[str, Any]) -> str:
             extra = _extras(row)
             if extra:
                 lines.append(f"  - {row.get('what')}: {extra}")
-    # Runs that are not part of `make bench` (`make crash` takes half an hour; the body-size
-    # cap run is one command; `make bench-scale` a quarter of an hour) write their own
-    # sections; they are carried over as they stand.
-    for extra in ("crash.md", "body_cap.md", "scale.md"):
+    # Runs that are not part of `make bench` write their own sections, carried over as they
+    # stand: `make crash` (half an hour), the body-size cap (one command), `make bench-scale` (a
+    # quarter of an hour); the import's and `make bench-backlog`'s (an hour to build its
+    # archives) sections are written from their runs, beside the import rows measured here.
+    for extra in ("crash.md", "body_cap.md", "import.md", "backlog.md", "scale.md"):
         if (HERE / extra).is_file():
             lines += ["", (HERE / extra).read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
