@@ -28,6 +28,7 @@ from archiver.collect.attempt import (
     permanent,
     refused,
 )
+from archiver.collect.clock import Clock, Sleep
 from archiver.collect.outcome import Outcome
 from archiver.config import DEFAULT_MAX_BODY_BYTES, Secret, check_endpoint, trust_context
 from archiver.errors import AuthError, ServerError
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from archiver.collect.budget import Budget
     from archiver.config import Settings
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 #: Set while a request is on the wire in this process: a signal handler that sees it may
 #: raise :class:`archiver.errors.Interrupted` to cut the request short (``archiver run``).
@@ -240,6 +239,17 @@ class Client:
                 error=f"{type(exc).__name__}: {clean(str(exc))}",
                 retryable=not permanent(exc),
             )
+        return self._judge(done, request, status, headers, body)
+
+    def _judge(
+        self,
+        done: Callable[..., Attempt],
+        request: str,
+        status: int,
+        headers: httpx.Headers,
+        body: bytes,
+    ) -> Attempt:
+        """The attempt an answer makes: its status, headers and body judged in that order."""
         if status in (401, 403):
             return done(Outcome.AUTH_ERROR, status=status, error=f"HTTP {status}")
         if status == 429:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from archiver.collect.attempt import Attempt
 from archiver.collect.client import Client
+from archiver.collect.clock import Clock, Sleep
 from archiver.store import write as store
 from archiver.store.archive import Archive
 
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
     import httpx
 
     from archiver.config import Settings
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from archiver.collect.attempt import Attempt
+from archiver.collect.clock import Clock, Sleep
 from archiver.collect.outcome import Outcome
 
 if TYPE_CHECKING:
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
     from archiver.store.archive import Archive
 
 log = logging.getLogger("archiver.collect.scrape")
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 
 @dataclass

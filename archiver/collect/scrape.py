@@ -26,9 +26,10 @@ import filelock
 from archiver.collect.backoff import Backoff
 from archiver.collect.budget import Budget
 from archiver.collect.client import Client
+from archiver.collect.clock import Clock, Sleep
 from archiver.collect.fetch import FUTURE_SLACK_MS, Fetch, PieceResult
 from archiver.collect.outcome import Outcome
-from archiver.collect.run import Clock, Run, Sleep
+from archiver.collect.run import Run
 from archiver.collect.scrapelog import ScrapeLog
 from archiver.collect.shards import Plan, Shard
 from archiver.collect.spool import Stored, store_frames
