@@ -166,7 +166,7 @@ def _write_compacted(directory: str, table: Any) -> None:
     import duckdb
     import pyarrow.parquet as pq
 
-    from archiver.query.sqlfiles import load_sql
+    from archiver.sqlfiles import load_sql
     from archiver.store import merge
     from archiver.store import tables as schema
 

@@ -70,7 +70,7 @@ def batches(
     import polars as pl
 
     from archiver.query.reports import resolve_namespaces
-    from archiver.query.sqlfiles import load_sql
+    from archiver.sqlfiles import load_sql
 
     names, _ = resolve_namespaces(con, selection.namespaces)
     params: dict[str, Any] = {

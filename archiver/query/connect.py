@@ -31,8 +31,8 @@ from archiver.history import lineage
 from archiver.query import sources
 
 # load_sql and sql_dir are re-exported: callers import them from here.
-from archiver.query.sqlfiles import load_sql as load_sql
-from archiver.query.sqlfiles import sql_dir as sql_dir
+from archiver.sqlfiles import load_sql as load_sql
+from archiver.sqlfiles import sql_dir as sql_dir
 from archiver.store.archive import TABLES, Archive
 
 if TYPE_CHECKING:

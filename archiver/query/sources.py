@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from archiver.errors import ConfigError, StorageError
-from archiver.query.sqlfiles import load_sql
+from archiver.sqlfiles import load_sql
 from archiver.store import tables
 from archiver.store.archive import STATE_DIR, Archive
 

@@ -148,7 +148,7 @@ def merged(
     the stored schema."""
     import duckdb
 
-    from archiver.query.connect import load_sql
+    from archiver.sqlfiles import load_sql
 
     config: dict[str, Any] = {
         "memory_limit": memory_limit,

@@ -107,7 +107,7 @@ def _stage(archive: Archive, samples: list[str], work: Work) -> list[str]:
 def _compute(files: list[str], work: Work, memory_limit: str, durable: bool) -> int:
     import duckdb
 
-    from archiver.query.connect import load_sql
+    from archiver.sqlfiles import load_sql
     from archiver.store.merge import BATCH_ROWS
 
     spill = f"{work.root}/duckdb"
