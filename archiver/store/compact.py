@@ -21,12 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from archiver.errors import StorageError
 from archiver.store import tables as schema
@@ -40,6 +38,7 @@ from archiver.store.merge import (
 )
 from archiver.store.repair import repair
 from archiver.store.rollups import has_rollups, roll_up_dir
+from archiver.store.staging import stage_inputs
 from archiver.store.swap import (
     RETIRE_AFTER,
     SPILL,
@@ -49,7 +48,7 @@ from archiver.store.swap import (
     publish_s3,
     swap_local,
 )
-from archiver.store.upgrade import Corrupt, file_version, quarantine, read_upgraded
+from archiver.store.upgrade import file_version
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ def _compact(
                     )
                     report.partitions.append(result)
                     if schema.TABLES[table].rolled_up:
-                        _roll_up(archive, result, memory_limit, lock_timeout)
+                        _roll_up(archive, result, memory_limit, lock_timeout, retired)
                     retired.remove(older_than=RETIRE_AFTER)
     finally:
         retired.remove()
@@ -165,13 +164,21 @@ def leaf_dirs(archive: Archive, table: str, day: str) -> list[str]:
 
 
 def _roll_up(
-    archive: Archive, result: PartitionResult, memory_limit: str | None, lock_timeout: float
+    archive: Archive,
+    result: PartitionResult,
+    memory_limit: str | None,
+    lock_timeout: float,
+    retired: Retired,
 ) -> None:
     """Rewrite the rollups of a partition whose samples changed, or that has none yet."""
     changed = result.inputs > 0 and not result.skipped
     if changed or (result.skipped and not has_rollups(archive, result.directory)):
         result.rollup_rows = roll_up_dir(
-            archive, result.directory, memory_limit=memory_limit, lock_timeout=lock_timeout
+            archive,
+            result.directory,
+            memory_limit=memory_limit,
+            lock_timeout=lock_timeout,
+            retired=retired,
         )
 
 
@@ -238,7 +245,7 @@ def compact_partition(
         return result
     work, kept = Work.create(archive), False
     try:
-        used = _stage_inputs(archive, table, infos, work, result)
+        used = stage_inputs(archive, table, infos, work, result.quarantined)
         if not used:
             return result
         result.inputs = len(used)
@@ -247,16 +254,10 @@ def compact_partition(
         local = [f"{work.out}/{n}" for n in sorted(os.listdir(work.out))]
         _verify(archive, table, local, result.checksum, local_files=True)
         inputs = [i.path for i in used]
-        if archive.is_local:
-            outputs = swap_local(archive, directory, work, set(inputs), lock_timeout)
-            if retired is not None:
-                retired.add(work)
-                kept = True
-        else:
-            with archive.lock("write", timeout=lock_timeout):
-                outputs, journal = publish_s3(archive, directory, local, inputs)
-                _verify(archive, table, outputs, result.checksum, local_files=False)
-                finish_s3(archive, journal, inputs, outputs)
+        outputs = _swap_in(archive, table, directory, work, local, inputs, result, lock_timeout)
+        if archive.is_local and retired is not None:
+            retired.add(work)
+            kept = True
     finally:
         if not kept:
             work.remove()
@@ -273,44 +274,25 @@ def compact_partition(
     return result
 
 
-def _stage_inputs(
-    archive: Archive, table: str, infos: list[Any], work: Work, result: PartitionResult
-) -> list[Any]:
-    """Put each readable input into ``work.inputs`` as ``<position>.parquet`` (a hard link, a
-    download from S3, or an upgraded copy), so that the merge's file order is the inputs'
-    order; damaged files are quarantined. Returns the inputs used."""
-    import pyarrow.parquet as pq
-
-    target = schema.TABLES[table].schema
-    used = []
-    for position, info in enumerate(infos):
-        staged = f"{work.inputs}/{position:08d}.parquet"
-        try:
-            try:
-                stored = pq.read_schema(info.path, filesystem=archive.fs)
-            except (OSError, ValueError) as exc:
-                raise Corrupt(f"unreadable Parquet: {exc}") from exc
-            version = (stored.metadata or {}).get(schema.SCHEMA_VERSION_KEY)
-            current = version == str(schema.SCHEMA_VERSION).encode()
-            if current and stored.remove_metadata().equals(target):
-                _stage_as_is(archive, info.path, staged)
-            else:
-                pq.write_table(read_upgraded(archive, table, info.path), staged)
-        except Corrupt as exc:
-            result.quarantined.append(quarantine(archive, info.path, str(exc)))
-            continue
-        except OSError as exc:
-            raise StorageError(f"cannot compact {info.path}: {exc.strerror or exc}") from exc
-        used.append(info)
-    return used
-
-
-def _stage_as_is(archive: Archive, path: str, staged: str) -> None:
+def _swap_in(
+    archive: Archive,
+    table: str,
+    directory: str,
+    work: Work,
+    local: list[str],
+    inputs: list[str],
+    result: PartitionResult,
+    lock_timeout: float,
+) -> list[str]:
+    """Put the merged files in place of ``inputs``; returns their paths. Local: one directory
+    exchange. S3: published beside the inputs and checked there before the inputs go."""
     if archive.is_local:
-        os.link(path, staged)
-        return
-    with archive.fs.open_input_stream(path) as src, open(staged, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 22)
+        return swap_local(archive, directory, work, set(inputs), lock_timeout)
+    with archive.lock("write", timeout=lock_timeout):
+        outputs, journal = publish_s3(archive, directory, local, inputs)
+        _verify(archive, table, outputs, result.checksum, local_files=False)
+        finish_s3(archive, journal, inputs, outputs)
+    return outputs
 
 
 def _merge_into(

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from archiver.errors import StorageError
 from archiver.store import tables
 from archiver.store.archive import Archive
-from archiver.store.swap import Work, finish_s3, publish_s3, swap_local
+from archiver.store.staging import stage_file, staged_name
+from archiver.store.swap import Retired, Work, finish_s3, publish_s3, swap_local
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -64,14 +65,16 @@ def roll_up_dir(
     *,
     memory_limit: str | None = None,
     lock_timeout: float = 60.0,
+    retired: Retired | None = None,
 ) -> int:
-    """:func:`write_rollups` for a samples partition directory."""
+    """:func:`write_rollups` for a samples partition directory. ``retired``: where a local
+    swap's work folder (the replaced rollups) goes to be deleted later, as compaction's do."""
     from archiver.store.merge import DEFAULT_MEMORY_LIMIT
 
     samples = archive.files_in(samples_dir)
     directory = rollups_dir(archive, samples_dir)
     previous = archive.files_in(directory)
-    work = Work.create(archive)
+    work, kept = Work.create(archive), False
     try:
         local = _stage(archive, samples, work)
         rows = 0
@@ -80,12 +83,16 @@ def roll_up_dir(
         made = [f"{work.out}/{n}" for n in sorted(os.listdir(work.out))]
         if archive.is_local:
             swap_local(archive, directory, work, set(previous), lock_timeout)
+            if retired is not None:
+                retired.add(work)
+                kept = True
         else:
             with archive.lock("write", timeout=lock_timeout):
                 outputs, journal = publish_s3(archive, directory, made, previous)
                 finish_s3(archive, journal, previous, outputs)
     finally:
-        work.remove()
+        if not kept:
+            work.remove()
     log.info("rolled up %s: %d rows", directory, rows)
     return rows
 
@@ -93,14 +100,9 @@ def roll_up_dir(
 def _stage(archive: Archive, samples: list[str], work: Work) -> list[str]:
     if archive.is_local:
         return samples
-    import shutil
-
-    local = []
-    for i, path in enumerate(samples):
-        target = f"{work.inputs}/{i:08d}.parquet"
-        with archive.fs.open_input_stream(path) as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 22)
-        local.append(target)
+    local = [staged_name(work, i) for i in range(len(samples))]
+    for path, target in zip(samples, local, strict=True):
+        stage_file(archive, path, target)
     return local
 
 
