@@ -56,6 +56,7 @@ OLD = "_old-"
 DELETING = "_deleting-"
 JOURNAL = "compact-journal-"
 
+
 def _is_s3(uri: str) -> bool:
     return uri.startswith("s3://")
 
@@ -316,5 +317,3 @@ def fsync_dir(path: str) -> None:
     # A rename is durable only once its directory entry is; harmless where unsupported.
     with contextlib.suppress(OSError):
         _fsync(path)
-
-
