@@ -53,7 +53,10 @@ TMP_SUFFIX = ".partial"
 #: Hidden names of work in progress (every reader skips names starting with ``_``).
 STAGING = "_compact-"
 OLD = "_old-"
-DELETING = "_deleting-"
+DELETING = "_deleting-"  # the old place of a partition being deleted (repair still cleans it)
+#: Where retention moves a partition before deleting it: under _archiver/, which no
+#: ``<table>/**`` glob reaches.
+DELETING_DIR = "deleting"
 JOURNAL = "compact-journal-"
 
 

@@ -20,6 +20,7 @@ import filelock
 from archiver.store import tables
 from archiver.store.archive import (
     DELETING,
+    DELETING_DIR,
     JOURNAL,
     OLD,
     STAGING,
@@ -60,6 +61,7 @@ def repair(
         if archive.is_local:
             for parent in _parents(archive):
                 done += _repair_dir(parent)
+            done += _finish_deletions(archive)
         else:
             done += _repair_journals(archive)
         done += _remove_stale_temps(archive, clock() - older_than)
@@ -67,6 +69,18 @@ def repair(
             done += _repair_work_if_idle(archive, compacting)
     for item in done:
         log.warning("repaired leftover of an interrupted run: %s", item)
+    return done
+
+
+def _finish_deletions(archive: Archive) -> list[str]:
+    """Delete what retention had moved to ``_archiver/deleting/`` when it was interrupted."""
+    trash = archive.path(STATE_DIR, DELETING_DIR)
+    if not os.path.isdir(trash):
+        return []
+    done = []
+    for entry in sorted(os.scandir(trash), key=lambda e: e.name):
+        shutil.rmtree(entry.path, ignore_errors=True)
+        done.append(entry.path)
     return done
 
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from archiver.errors import ConfigError, StorageError
 from archiver.store import tables
-from archiver.store.archive import DELETING, Archive, fsync_dir
+from archiver.store.archive import DELETING_DIR, STATE_DIR, Archive, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,16 @@ def _remove_partition(archive: Archive, path: str) -> None:
     try:
         if archive.is_local:
             parent, name = path.rsplit("/", 1)
-            # Out of every reader's sight in one rename, then deleted at leisure; a crash in
-            # the rmtree leaves a hidden _deleting-* directory that repair() finishes.
-            hidden = f"{parent}/{DELETING}{uuid.uuid4().hex[:12]}-{name}"
+            # Out of every reader's sight in one rename, into _archiver/deleting/ where no
+            # `<table>/**/*.parquet` glob reaches (beside the partition it would break a Hive
+            # read while it lasts), then deleted at leisure; a crash in the rmtree leaves it
+            # to repair().
+            trash = archive.path(STATE_DIR, DELETING_DIR)
+            os.makedirs(trash, exist_ok=True)
+            hidden = f"{trash}/{uuid.uuid4().hex[:12]}-{parent.rsplit('/', 1)[1]}-{name}"
             os.rename(path, hidden)
             fsync_dir(parent)
+            fsync_dir(trash)
             shutil.rmtree(hidden)
         else:
             archive.fs.delete_dir(path)

@@ -145,6 +145,7 @@ def _account(account: type, spec: type) -> object:
 def leftovers(root: Path) -> Iterator[Path]:
     for pattern in ("_tmp-*", "_compact-*", "_old-*", "_deleting-*", "*.partial"):
         yield from root.rglob(pattern)
+    yield from root.glob("_archiver/deleting/*")
 
 
 def assert_whole(root: Path, acked: set[int]) -> None:

@@ -25,6 +25,9 @@ def test_repair_cleans_leftovers(tmp_path: Path) -> None:
     (staging / "compact-1-2-abc.parquet").write_bytes(b"x")
     deleting = tmp_path / "samples" / "_deleting-0123456789ab-date=2025-01-01"
     (deleting / "namespace=x").mkdir(parents=True)
+    # ... and where retention now moves a partition before deleting it
+    trash = tmp_path / "_archiver" / "deleting" / "0123456789ab-samples-date=2025-01-02"
+    (trash / "namespace=x").mkdir(parents=True)
     old_tmp = live / "_tmp-part-1-2-abc.parquet.partial"
     old_tmp.write_bytes(b"half")
     os.utime(old_tmp, (time.time() - 3600, time.time() - 3600))
@@ -37,8 +40,9 @@ def test_repair_cleans_leftovers(tmp_path: Path) -> None:
     before = len(rows(tmp_path))
     done = repair.repair(archive)
     assert not staging.exists() and not deleting.exists() and not old_tmp.exists()
+    assert not trash.exists()
     assert fresh_tmp.exists() and other.is_dir() and not moved.exists()
-    assert len(done) == 4
+    assert len(done) == 5
     assert len(rows(tmp_path)) > before
 
 

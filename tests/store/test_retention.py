@@ -12,12 +12,13 @@ from click.testing import CliRunner
 
 from archiver.cli import storage
 from archiver.errors import ConfigError
-from archiver.store import retention
+from archiver.store import repair, retention
 from archiver.store import write as store
 from archiver.store.archive import Archive
 from tests.store.compacting import (
     days,
     fill,
+    plain_read,
 )
 
 
@@ -41,6 +42,7 @@ def test_retention_dry_run_then_yes(tmp_path: Path) -> None:
     assert archive.partitions("descriptors") == ["2025-03-06", "2025-03-07"]
     assert (tmp_path / "_archiver" / "keep.json").exists()
     assert not list(tmp_path.rglob("_deleting-*"))
+    assert not list(tmp_path.glob("_archiver/deleting/*"))
 
 
 @pytest.mark.parametrize("days", ["0", "-3"])
@@ -82,3 +84,27 @@ def test_cli_compact_and_retention(tmp_path: Path) -> None:
     )
     assert "removed samples/date=2025-03-03" in out.output
     assert archive.partitions("samples") == []
+
+
+def test_a_deletion_cut_short_leaves_plain_reads_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 case 7 for retention (found by make crash): a partition on its way out lives
+    under _archiver/, where `samples/**/*.parquet` with Hive partitioning does not reach."""
+    archive = Archive.open(str(tmp_path))
+    for day in range(3):
+        fill(archive, range(day * 1440, day * 1440 + 2))
+    kept = plain_read(tmp_path)
+
+    def killed(path: str, *args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process dies before the files are gone
+
+    monkeypatch.setattr(retention.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        retention.retention(archive, 1, today=date(2025, 3, 5), dry_run=False)
+    monkeypatch.undo()
+    assert list(tmp_path.glob("_archiver/deleting/*"))  # the cut-short deletion
+    assert days(archive) == ["2025-03-04", "2025-03-05"]
+    assert 0 < plain_read(tmp_path) < kept
+    repair.repair(archive)
+    assert not list(tmp_path.glob("_archiver/deleting/*"))
