@@ -140,7 +140,7 @@ def _compact(
                         _roll_up(archive, result, memory_limit, lock_timeout, retired)
                     retired.remove(older_than=RETIRE_AFTER)
     finally:
-        retired.remove()
+        retired.close()
     return report
 
 

@@ -81,6 +81,9 @@ class Work:
 
 #: Seconds a partition's replaced set outlives its swap (see :class:`Retired`).
 RETIRE_AFTER = 5.0
+#: The least it outlives it when compaction ends: the window it guards (a reader's opendir to
+#: its readdir of one directory) is microseconds, and every compaction waits this long at most.
+RETIRE_AT_END = 0.5
 
 
 class Retired:
@@ -97,6 +100,14 @@ class Retired:
 
     def add(self, work: Work) -> None:
         self._works.append((time.monotonic(), work))
+
+    def close(self) -> None:
+        """Delete them all once the youngest is :data:`RETIRE_AT_END` seconds old (compaction
+        is ending: nothing would delete them later)."""
+        if self._works:
+            youngest = max(since for since, _ in self._works)
+            time.sleep(max(0.0, youngest + RETIRE_AT_END - time.monotonic()))
+        self.remove()
 
     def remove(self, older_than: float = 0.0) -> None:
         keep = []
