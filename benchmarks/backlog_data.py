@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ BACKLOG_METRICS = (
 )
 
 
+def _queue_series(base: dict[str, str], queues: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """(metric, labels) of every backlog series of ``queues`` task queues, both task types."""
+    for q in range(queues):
+        for task_type in ("activity", "workflow"):
+            for metric in BACKLOG_METRICS:
+                yield metric, base | {"task_type": task_type, "temporal_task_queue": f"tq-{q}"}
+
+
 def foreign_series(namespaces: int = NAMESPACES) -> dict[str, Any]:
     """Every series of the foreign account, per namespace: an Arrow table (series, metric,
     labels) sorted by series, as the samples schema stores them."""
@@ -44,11 +53,8 @@ def foreign_series(namespaces: int = NAMESPACES) -> dict[str, Any]:
         ns = f"bench-{n:02d}.acct"
         base = {"temporal_account": "acct", "temporal_namespace": ns}
         rows = []
-        for q in range(QUEUES):
-            for task_type in ("activity", "workflow"):
-                for metric in BACKLOG_METRICS:
-                    labels = base | {"task_type": task_type, "temporal_task_queue": f"tq-{q}"}
-                    rows.append((series_text(metric, labels), metric, list(labels.items())))
+        for metric, labels in _queue_series(base, QUEUES):
+            rows.append((series_text(metric, labels), metric, list(labels.items())))
         for o in range(OTHER):
             labels = base | {"temporal_workflow_type": f"wf-{o}"}
             metric = "temporal_cloud_v1_workflow_success_count"
@@ -192,11 +198,7 @@ def year_series(namespaces: int, per_namespace: int, queues: int) -> dict[str, A
         ns = f"bench-{n:02d}.acct"
         base = {"temporal_account": "acct", "temporal_namespace": ns}
         rows = []
-        for q in range(queues):
-            for task_type in ("activity", "workflow"):
-                for metric in BACKLOG_METRICS:
-                    labels = base | {"task_type": task_type, "temporal_task_queue": f"tq-{q}"}
-                    rows.append((metric, labels, -1.0))
+        rows += [(metric, labels, -1.0) for metric, labels in _queue_series(base, queues)]
         rows += [(metric, base | extra, level) for metric, extra, level in CAPACITY_SERIES]
         for o in range(per_namespace - len(rows)):
             rows.append(("temporal_cloud_v1_workflow_success_count", base | {"wf": f"wf-{o}"}, -1))
