@@ -2,7 +2,7 @@
 ``limited`` and split until every piece is complete.
 
 The demo's own account stays under its 2,000-point cap all week (its story is the trend toward
-the cap), so this scrape runs against the simulator's mid-size account (about 37,000 points a
+the cap), so this scrape runs against the simulator's mid-size account (36,000 to 37,000 points a
 minute) at the real 30,000-point cap, into a scratch archive of its own: the demo archive keeps
 only the week it reports on. Nothing is staged: the collector is the one cron runs, and the
 rows shown are its scrape log.
